@@ -1,0 +1,288 @@
+//! [`ChannelBackend`] and its [`Builder`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::broadcast::{self, BroadcastReport, Broadcaster};
+use crate::error::{Result, check_path};
+use crate::message::Message;
+use crate::path::Mode;
+use crate::paths::Paths;
+use crate::reader::Reader;
+use crate::writer::Writer;
+
+/// The default number of messages a queue-mode path holds.
+pub const DEFAULT_BUFFER_SIZE: usize = 100;
+
+/// Named in-process byte streams: the backend.
+///
+/// A cheap-to-clone handle (`Clone + Send + Sync`): clones share the same
+/// paths. See the [crate documentation](crate) for a guide.
+///
+/// ```
+/// use std::io::{BufRead, BufReader, Write};
+/// let backend = chanio::ChannelBackend::new();
+/// let producer = backend.clone();
+/// let handle = std::thread::spawn(move || -> std::io::Result<()> {
+///     let mut w = producer.new_writer("lines")?;
+///     for i in 0..3 {
+///         writeln!(w, "line {i}")?;
+///     }
+///     Ok(())
+/// });
+/// let reader = backend.new_reader("lines")?;
+/// let lines: Vec<String> = reader.lines().collect::<Result<_, _>>()?;
+/// assert_eq!(lines, ["line 0", "line 1", "line 2"]);
+/// handle.join().unwrap()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct ChannelBackend {
+    paths: Arc<Paths>,
+    buffer_size: usize,
+    persistent: bool,
+}
+
+/// Configures a [`ChannelBackend`]: `ChannelBackend::builder()`.
+///
+/// ```
+/// let backend = chanio::ChannelBackend::builder()
+///     .buffer_size(10)
+///     .persistent(false)
+///     .build();
+/// assert_eq!(backend.buffer_size(), 10);
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Builder {
+    buffer_size: usize,
+    persistent: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder {
+            buffer_size: DEFAULT_BUFFER_SIZE,
+            persistent: false,
+        }
+    }
+}
+
+impl Builder {
+    /// How many messages a queue-mode path holds before writes block
+    /// (default 100). `0` makes every write a hand-off to a waiting reader.
+    /// Persistent mode ignores it.
+    pub fn buffer_size(mut self, messages: usize) -> Builder {
+        self.buffer_size = messages;
+        self
+    }
+
+    /// Whether paths are append-only logs that every reader replays from
+    /// the first message (default `false`: bounded queues).
+    pub fn persistent(mut self, persistent: bool) -> Builder {
+        self.persistent = persistent;
+        self
+    }
+
+    /// The backend.
+    pub fn build(self) -> ChannelBackend {
+        let mode = if self.persistent {
+            Mode::Log
+        } else {
+            Mode::Queue(self.buffer_size)
+        };
+        ChannelBackend {
+            paths: Arc::new(Paths::new(mode)),
+            buffer_size: self.buffer_size,
+            persistent: self.persistent,
+        }
+    }
+}
+
+impl Default for ChannelBackend {
+    fn default() -> ChannelBackend {
+        ChannelBackend::new()
+    }
+}
+
+impl ChannelBackend {
+    /// A backend in queue mode with a buffer of 100 messages per path.
+    pub fn new() -> ChannelBackend {
+        Builder::default().build()
+    }
+
+    /// A [`Builder`] to set the buffer size and persistence.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The buffer size this backend was built with.
+    pub fn buffer_size(&self) -> usize {
+        self.buffer_size
+    }
+
+    /// Whether this backend is in persistent mode.
+    pub fn is_persistent(&self) -> bool {
+        self.persistent
+    }
+
+    /// A writer for `path`, creating the path if needed. Fails with
+    /// [`Error::StreamEnded`](crate::Error::StreamEnded) if the path's stream
+    /// has already ended (its last writer closed): delete the path first to
+    /// start a new stream.
+    pub fn new_writer(&self, path: &str) -> Result<Writer> {
+        check_path(path)?;
+        self.paths.with_path(path, |state| {
+            let end = state.add_writer()?;
+            Ok(Writer::new(Arc::clone(state), end))
+        })
+    }
+
+    /// A reader for `path`, creating the path if needed. A reader opened
+    /// before any writer waits for one.
+    pub fn new_reader(&self, path: &str) -> Result<Reader> {
+        check_path(path)?;
+        self.paths
+            .with_path(path, |state| Ok(Reader::new(Arc::clone(state))))
+    }
+
+    /// Whether `path` exists (was created and not deleted).
+    pub fn exists(&self, path: &str) -> Result<bool> {
+        check_path(path)?;
+        self.paths.exists(path)
+    }
+
+    /// Removes `path` and ends its stream: blocked writers wake with an
+    /// error of kind `BrokenPipe`; readers read what was queued, then see
+    /// end of stream. Deleting a path that does not exist is `Ok`.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// let backend = chanio::ChannelBackend::new();
+    /// let mut writer = backend.new_writer("tmp")?;
+    /// let mut reader = backend.new_reader("tmp")?;
+    /// writer.write_all(b"queued")?;
+    /// backend.delete("tmp")?;
+    ///
+    /// assert!(!backend.exists("tmp")?);
+    /// assert_eq!(reader.recv()?.unwrap(), b"queued"); // drained...
+    /// assert_eq!(reader.recv()?, None);               // ...then the end
+    /// assert_eq!(writer.write(b"late").unwrap_err().kind(), std::io::ErrorKind::BrokenPipe);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn delete(&self, path: &str) -> Result<()> {
+        check_path(path)?;
+        self.paths.delete(path).map(drop)
+    }
+
+    /// The paths whose names start with `prefix`, sorted; `""` lists all.
+    /// Costs in proportion to the matches, not to all paths.
+    ///
+    /// ```
+    /// let backend = chanio::ChannelBackend::new();
+    /// for name in ["jobs/b", "jobs/a", "logs/x"] {
+    ///     backend.new_reader(name)?;
+    /// }
+    /// assert_eq!(backend.list("jobs/")?, ["jobs/a", "jobs/b"]);
+    /// assert_eq!(backend.list("")?.len(), 3);
+    /// # Ok::<(), chanio::Error>(())
+    /// ```
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.paths.list(prefix)
+    }
+
+    /// Closes the backend: every path is deleted as by [`delete`], and every
+    /// thread blocked on one wakes. Afterwards every operation but `close`
+    /// and `channel_count` returns [`Error::BackendClosed`]. Closing twice
+    /// is `Ok`. Clones of this handle share the closed state.
+    ///
+    /// [`delete`]: ChannelBackend::delete
+    /// [`Error::BackendClosed`]: crate::Error::BackendClosed
+    pub fn close(&self) -> Result<()> {
+        self.paths.close();
+        Ok(())
+    }
+
+    /// Whether [`close`](ChannelBackend::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.paths.is_closed()
+    }
+
+    /// Sends `data` as one message to every path whose name starts with
+    /// `prefix` and whose stream has not ended (`""`: every path). The bytes
+    /// are copied once and shared by all recipients. In queue mode it waits
+    /// for room like a write; in persistent mode it appends. Returns how
+    /// many paths got the message; a path deleted while `broadcast` waits on
+    /// it is skipped, and a backend closed meanwhile is
+    /// [`Error::BackendClosed`](crate::Error::BackendClosed). Empty `data`
+    /// sends nothing.
+    ///
+    /// For many broadcasts to the same prefix, a [`Broadcaster`] from
+    /// [`broadcaster`](ChannelBackend::broadcaster) avoids looking the paths
+    /// up each time.
+    ///
+    /// ```
+    /// let backend = chanio::ChannelBackend::new();
+    /// let mut subscribers: Vec<_> = (0..3)
+    ///     .map(|i| backend.new_reader(&format!("subscriber/{i}")))
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(backend.broadcast("subscriber/", b"event")?, 3);
+    /// for s in &mut subscribers {
+    ///     assert_eq!(s.recv()?.unwrap(), b"event");
+    /// }
+    /// # Ok::<(), chanio::Error>(())
+    /// ```
+    pub fn broadcast(&self, prefix: &str, data: &[u8]) -> Result<usize> {
+        let targets = self.paths.matching(prefix)?;
+        if data.is_empty() {
+            return Ok(0);
+        }
+        broadcast::deliver_all(&targets, &Message::copy_from_slice(data))
+    }
+
+    /// Like [`broadcast`](ChannelBackend::broadcast) but never blocks: paths
+    /// whose queue is full are skipped and named in
+    /// [`BroadcastReport::full`].
+    ///
+    /// ```
+    /// let backend = chanio::ChannelBackend::builder().buffer_size(1).build();
+    /// let _a = backend.new_reader("s/a")?;
+    /// let _b = backend.new_reader("s/b")?;
+    /// let mut writer = backend.new_writer("s/b")?;
+    /// writer.send("fills s/b".into())?;
+    ///
+    /// let report = backend.try_broadcast("s/", b"hi")?;
+    /// assert_eq!(report.delivered, 1);
+    /// assert_eq!(report.full, ["s/b"]);
+    /// # Ok::<(), chanio::Error>(())
+    /// ```
+    pub fn try_broadcast(&self, prefix: &str, data: &[u8]) -> Result<BroadcastReport> {
+        let targets = self.paths.matching(prefix)?;
+        if data.is_empty() {
+            return Ok(BroadcastReport::default());
+        }
+        broadcast::try_deliver_all(&targets, &Message::copy_from_slice(data))
+    }
+
+    /// A [`Broadcaster`] for `prefix`: repeated broadcasts that look the
+    /// matching paths up again only when paths were created or deleted.
+    pub fn broadcaster(&self, prefix: &str) -> Broadcaster {
+        Broadcaster::new(Arc::clone(&self.paths), prefix)
+    }
+
+    /// The number of paths that exist (0 once closed).
+    pub fn channel_count(&self) -> usize {
+        self.paths.count()
+    }
+}
+
+impl fmt::Debug for ChannelBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelBackend")
+            .field("buffer_size", &self.buffer_size)
+            .field("persistent", &self.persistent)
+            .field("channel_count", &self.channel_count())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}

@@ -1,0 +1,208 @@
+//! Named, in-process byte streams for threads.
+//!
+//! A path such as `"events"` or `"stage2/in"` names a stream. Writers get
+//! [`std::io::Write`], readers get [`std::io::Read`] and
+//! [`std::io::BufRead`]. Under it are bounded crossbeam channels keyed by
+//! path, an in-memory log for persistent mode, and broadcast by path prefix.
+//! chanio is synchronous on purpose: it is for programs built on plain
+//! threads, for connecting the stages of a thread pipeline, and for test
+//! fixtures that need no async runtime.
+//!
+//! # When to use it
+//!
+//! - Over [`std::io::pipe`]: no file descriptors or syscalls, message
+//!   boundaries are kept, streams are found by name rather than passed
+//!   around, and readers can join late (persistent mode) or many at once.
+//! - Over crossbeam-channel: when the code on either side speaks
+//!   `io::Read` / `io::Write` (parsers, encoders, `BufRead::lines`), when
+//!   stages find each other by name, or when you want a stream to end once
+//!   every writer is gone and a reader to see that as end of file.
+//! - Over `bus`: when subscribers come and go by name and a prefix picks
+//!   who gets a broadcast; broadcast here waits for slow readers instead of
+//!   failing.
+//!
+//! If all you need is typed values between two threads, a plain crossbeam
+//! channel is simpler and a little faster.
+//!
+//! # Quick start
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use chanio::ChannelBackend;
+//!
+//! let backend = ChannelBackend::new();
+//! let producer = backend.clone();
+//! let thread = std::thread::spawn(move || -> std::io::Result<()> {
+//!     let mut w = producer.new_writer("events")?;
+//!     w.write_all(b"event1")?;
+//!     w.write_all(b"event2")?;
+//!     Ok(()) // dropping the last writer ends the stream
+//! });
+//!
+//! let mut r = backend.new_reader("events")?;
+//! let mut received = String::new();
+//! r.read_to_string(&mut received)?;
+//! assert_eq!(received, "event1event2");
+//! thread.join().unwrap()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Queue mode and persistent mode
+//!
+//! By default each path is a bounded queue of
+//! [`buffer_size`](Builder::buffer_size) messages (100): a write blocks
+//! while it is full, each message goes to exactly one of the path's
+//! readers, and messages from one writer arrive in the order written. A
+//! buffer size of 0 makes each write a hand-off to a waiting reader.
+//!
+//! With [`persistent(true)`](Builder::persistent) each path is an
+//! append-only log in memory: writes never block, and every reader, whenever
+//! it is opened, reads every message from the first, once each, in order,
+//! then waits for more. The log holds each message's bytes once, however
+//! many readers there are (a reader is a cursor), and keeps them until the
+//! path is deleted or the backend closed: mind its size for high volumes.
+//!
+//! ```
+//! use std::io::Write;
+//! let backend = chanio::ChannelBackend::builder().persistent(true).build();
+//! let mut w = backend.new_writer("data")?;
+//! w.write_all(b"message 1")?;
+//! w.write_all(b"message 2")?;
+//!
+//! // A late reader still gets everything, one message per read.
+//! let mut late = backend.new_reader("data")?;
+//! assert_eq!(late.recv()?.unwrap(), b"message 1");
+//! assert_eq!(late.recv()?.unwrap(), b"message 2");
+//! w.close()?;
+//! assert_eq!(late.recv()?, None);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Messages and reads
+//!
+//! Each `write` is one message. `read(buf)` returns bytes of at most one
+//! message: a long message comes over several reads, and two messages are
+//! never joined. [`Reader::recv`] returns whole [`Message`]s without
+//! copying, and [`Writer::send`] passes one on without copying.
+//!
+//! # Closing
+//!
+//! - A stream **ends** when the last of its writers closes, with
+//!   [`Writer::close`] or by being dropped, like the write end of a pipe. It
+//!   never ends before its first writer has come and gone: a reader opened
+//!   first waits.
+//! - After the end, readers read what is left, then get `Ok(0)` from `read`
+//!   and `None` from `recv`. [`ChannelBackend::new_writer`] on the ended
+//!   path is [`Error::StreamEnded`]; after `delete(path)` the name is
+//!   fresh again.
+//! - [`ChannelBackend::delete`] removes a path and ends its stream at once:
+//!   blocked and later writes fail with `BrokenPipe`; readers drain what was
+//!   queued, then see end of stream.
+//! - [`ChannelBackend::close`] does that to every path, and afterwards the
+//!   backend refuses new work with [`Error::BackendClosed`]. No thread stays
+//!   blocked on a closed backend.
+//! - Closing anything twice is `Ok`.
+//!
+//! ```
+//! use std::io::Write;
+//! use std::time::Duration;
+//! let backend = chanio::ChannelBackend::builder().buffer_size(1).build();
+//! let mut w = backend.new_writer("full")?;
+//! w.write_all(b"fills the queue")?;
+//!
+//! let closer = backend.clone();
+//! std::thread::spawn(move || {
+//!     std::thread::sleep(Duration::from_millis(20));
+//!     closer.close().unwrap();
+//! });
+//! // This write blocks (no room) until the backend is closed.
+//! let err = w.write(b"waits").unwrap_err();
+//! assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Broadcast
+//!
+//! [`ChannelBackend::broadcast`] sends one message to every path whose name
+//! starts with a prefix. The bytes are copied once and shared by every
+//! recipient. In queue mode it waits for room on each path like a write
+//! (nothing is dropped); [`ChannelBackend::try_broadcast`] never blocks and
+//! names the full paths it skipped. Finding the paths walks a sorted index,
+//! so the cost follows the number of matches, not of all paths. For a
+//! steady stream of broadcasts, [`ChannelBackend::broadcaster`] returns a
+//! handle that remembers the matching paths.
+//!
+//! ```
+//! let backend = chanio::ChannelBackend::new();
+//! let mut a = backend.new_reader("subscriber/a")?;
+//! let mut b = backend.new_reader("subscriber/b")?;
+//! let _other = backend.new_reader("audit")?;
+//! assert_eq!(backend.broadcast("subscriber/", b"event data")?, 2);
+//! assert_eq!(a.recv()?.unwrap(), b"event data");
+//! assert_eq!(b.recv()?.unwrap(), b"event data");
+//! # Ok::<(), chanio::Error>(())
+//! ```
+//!
+//! # Timeouts
+//!
+//! [`Writer::set_write_timeout`] and [`Reader::set_read_timeout`] bound how
+//! long a call waits. A call that times out returns an `io::Error` of kind
+//! `TimedOut` (carrying [`Error::TimedOut`]) and changes nothing: no message
+//! is half sent or consumed, so the call can be retried.
+//!
+//! ```
+//! use std::io::Read;
+//! use std::time::Duration;
+//! let backend = chanio::ChannelBackend::new();
+//! let mut r = backend.new_reader("quiet")?;
+//! r.set_read_timeout(Some(Duration::from_millis(10)));
+//! let err = r.read(&mut [0u8; 8]).unwrap_err();
+//! assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Errors
+//!
+//! Operations of the backend return [`chanio::Result`](Result). Inside
+//! `io::Read` and `io::Write` calls errors are `io::Error`s whose inner
+//! error is the [`Error`], so
+//! `err.get_ref().and_then(|e| e.downcast_ref::<chanio::Error>())` finds
+//! it. Kinds: `TimedOut` for timeouts, `BrokenPipe` for writing to a
+//! closed writer or an ended, deleted or closed stream, `InvalidInput` for
+//! bad paths and config.
+//!
+//! # Differences from the Go library
+//!
+//! chanio is the Rust form of a Go channel backend, without its defects:
+//!
+//! - A stream ends when its **last** writer closes, not its first.
+//! - Writes after `delete` or `close` return `BrokenPipe` instead of
+//!   panicking with "send on closed channel".
+//! - A late persistent reader reads each message exactly once, one message
+//!   per read; it does not get the replay joined into one read and then
+//!   the same messages again.
+//! - Persistent writes never block, the log is shared by all readers
+//!   instead of copied per reader, and a rejected write stores nothing.
+//! - Broadcast waits for room instead of silently dropping messages for
+//!   full paths, and does not scan every path under a lock.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod broadcast;
+mod channel;
+mod error;
+mod log;
+mod message;
+mod path;
+mod paths;
+mod queue;
+mod reader;
+mod writer;
+
+pub use broadcast::{BroadcastReport, Broadcaster};
+pub use channel::{Builder, ChannelBackend, DEFAULT_BUFFER_SIZE};
+pub use error::{Error, Result};
+pub use message::Message;
+pub use reader::Reader;
+pub use writer::Writer;

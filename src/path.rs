@@ -1,0 +1,314 @@
+//! One path's state: its stream's flavor (queue or log), its writer count,
+//! and the cancel signal that `delete` and backend `close` fire.
+//!
+//! `Writer`, `Reader` and broadcast hold an `Arc<Path>`; the registry holds
+//! another until the path is deleted. When the last of them goes, the path's
+//! queued messages are freed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
+
+use crate::error::{Error, Result};
+use crate::log::{self, Log};
+use crate::message::Message;
+use crate::queue::{self, Never, Received, SendFailure};
+
+/// Why a path was cancelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cause {
+    Deleted = 1,
+    BackendClosed = 2,
+}
+
+/// How a stream stores its messages.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Mode {
+    /// A bounded queue of this many messages (0: hand-off).
+    Queue(usize),
+    /// An append-only log every reader replays.
+    Log,
+}
+
+pub(crate) struct Path {
+    name: Arc<str>,
+    flavor: Flavor,
+    /// Protects the writer count, whether the stream has ended, and the
+    /// sender new queue writers clone.
+    life: Mutex<Life>,
+    /// 0 while the path lives, then the `Cause` it was cancelled for.
+    cause: AtomicU8,
+    /// Dropped on cancel, which disconnects `cancelled` and so wakes every
+    /// thread blocked in a select on it.
+    cancel_trigger: Mutex<Option<Sender<Never>>>,
+    cancelled: Receiver<Never>,
+}
+
+enum Flavor {
+    /// Readers clone this receiver and compete for messages.
+    Queue(Receiver<Message>),
+    Log(Log),
+}
+
+struct Life {
+    writers: usize,
+    had_writer: bool,
+    ended: bool,
+    /// Queue flavor: the sender writers and broadcasts clone. Dropped when
+    /// the stream ends, so that the channel disconnects once the last
+    /// writer's own clone is dropped too.
+    seed: Option<Sender<Message>>,
+}
+
+/// A writer's share of a stream.
+pub(crate) enum WriteEnd {
+    Queue(Sender<Message>),
+    Log,
+}
+
+/// A reader's position in a stream.
+pub(crate) enum ReadEnd {
+    Queue(Receiver<Message>),
+    Log { cursor: usize },
+}
+
+/// What delivering a broadcast message to one path did.
+pub(crate) enum Delivery {
+    Delivered,
+    /// The stream had ended (or the path was deleted): skipped, not counted.
+    Skipped,
+    /// `try_broadcast` only: the queue was full.
+    Full,
+    /// The backend was closed meanwhile.
+    BackendClosed,
+}
+
+/// What reading the next message found.
+pub(crate) enum Next {
+    Message(Message),
+    End,
+    TimedOut,
+}
+
+impl Path {
+    pub(crate) fn new(name: &str, mode: Mode) -> Arc<Path> {
+        let (flavor, seed) = match mode {
+            Mode::Queue(capacity) => {
+                let (tx, rx) = crossbeam_channel::bounded(capacity);
+                (Flavor::Queue(rx), Some(tx))
+            }
+            Mode::Log => (Flavor::Log(Log::new()), None),
+        };
+        let (cancel_trigger, cancelled) = crossbeam_channel::bounded(0);
+        Arc::new(Path {
+            name: Arc::from(name),
+            flavor,
+            life: Mutex::new(Life {
+                writers: 0,
+                had_writer: false,
+                ended: false,
+                seed,
+            }),
+            cause: AtomicU8::new(0),
+            cancel_trigger: Mutex::new(Some(cancel_trigger)),
+            cancelled,
+        })
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Why the path was cancelled, if it was.
+    pub(crate) fn cancel_cause(&self) -> Option<Cause> {
+        match self.cause.load(Ordering::Acquire) {
+            0 => None,
+            1 => Some(Cause::Deleted),
+            _ => Some(Cause::BackendClosed),
+        }
+    }
+
+    /// The error a writer gets on a cancelled path.
+    pub(crate) fn cancel_error(&self, cause: Cause) -> Error {
+        match cause {
+            Cause::Deleted => Error::PathDeleted {
+                path: self.name.to_string(),
+            },
+            Cause::BackendClosed => Error::BackendClosed,
+        }
+    }
+
+    fn check_live(&self) -> Result<()> {
+        match self.cancel_cause() {
+            None => Ok(()),
+            Some(cause) => Err(self.cancel_error(cause)),
+        }
+    }
+
+    /// Counts a new writer in; fails if the stream has ended.
+    pub(crate) fn add_writer(&self) -> Result<WriteEnd> {
+        self.check_live()?;
+        let mut life = self.life.lock();
+        if life.ended {
+            return Err(Error::StreamEnded {
+                path: self.name.to_string(),
+            });
+        }
+        let end = match (&self.flavor, &life.seed) {
+            (Flavor::Queue(_), Some(seed)) => WriteEnd::Queue(seed.clone()),
+            (Flavor::Queue(_), None) => {
+                return Err(Error::StreamEnded {
+                    path: self.name.to_string(),
+                });
+            }
+            (Flavor::Log(_), _) => WriteEnd::Log,
+        };
+        life.writers += 1;
+        life.had_writer = true;
+        Ok(end)
+    }
+
+    /// Counts a writer out; the last one out ends the stream.
+    pub(crate) fn release_writer(&self) {
+        let mut life = self.life.lock();
+        life.writers = life.writers.saturating_sub(1);
+        if life.writers == 0 && life.had_writer {
+            self.end_stream(&mut life);
+        }
+    }
+
+    fn end_stream(&self, life: &mut Life) {
+        life.ended = true;
+        life.seed = None;
+        if let Flavor::Log(log) = &self.flavor {
+            log.end();
+        }
+    }
+
+    /// Whether the stream has ended (its last writer closed, or the path
+    /// was cancelled).
+    #[allow(dead_code)]
+    pub(crate) fn has_ended(&self) -> bool {
+        self.life.lock().ended
+    }
+
+    /// Ends the stream and wakes every thread blocked on the path. Readers
+    /// still read what was queued; writers get `cause`'s error.
+    pub(crate) fn cancel(&self, cause: Cause) {
+        if self
+            .cause
+            .compare_exchange(0, cause as u8, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return;
+        }
+        drop(self.cancel_trigger.lock().take());
+        let mut life = self.life.lock();
+        self.end_stream(&mut life);
+    }
+
+    pub(crate) fn read_end(&self) -> ReadEnd {
+        match &self.flavor {
+            Flavor::Queue(rx) => ReadEnd::Queue(rx.clone()),
+            Flavor::Log(_) => ReadEnd::Log { cursor: 0 },
+        }
+    }
+
+    /// Writes one message through a writer's share.
+    pub(crate) fn write(
+        &self,
+        end: &WriteEnd,
+        message: Message,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
+        self.check_live()?;
+        match end {
+            WriteEnd::Queue(tx) => {
+                match queue::send(tx, message, &self.cancelled, true, deadline) {
+                    Ok(()) => Ok(()),
+                    Err(SendFailure::TimedOut) => Err(Error::TimedOut {
+                        path: self.name.to_string(),
+                    }),
+                    Err(SendFailure::Cancelled | SendFailure::Full) => {
+                        Err(self.check_live().err().unwrap_or(Error::StreamEnded {
+                            path: self.name.to_string(),
+                        }))
+                    }
+                }
+            }
+            WriteEnd::Log => match &self.flavor {
+                Flavor::Log(log) if log.append(message) => Ok(()),
+                _ => Err(self.check_live().err().unwrap_or(Error::StreamEnded {
+                    path: self.name.to_string(),
+                })),
+            },
+        }
+    }
+
+    /// Reads the next message at a reader's position.
+    pub(crate) fn next(&self, end: &mut ReadEnd, deadline: Option<Instant>) -> Next {
+        match (end, &self.flavor) {
+            (ReadEnd::Queue(rx), _) => {
+                let cancelled = self.cancel_cause().is_some();
+                match queue::recv(rx, &self.cancelled, cancelled, deadline) {
+                    Received::Message(message) => Next::Message(message),
+                    Received::End => Next::End,
+                    Received::TimedOut => Next::TimedOut,
+                }
+            }
+            (ReadEnd::Log { cursor }, Flavor::Log(log)) => match log.next(cursor, deadline) {
+                log::Next::Message(message) => Next::Message(message),
+                log::Next::End => Next::End,
+                log::Next::TimedOut => Next::TimedOut,
+            },
+            (ReadEnd::Log { .. }, Flavor::Queue(_)) => Next::End,
+        }
+    }
+
+    /// Delivers one broadcast message: appended to a log, or sent on a
+    /// queue (waiting for room if `wait`). A stream that has ended is
+    /// skipped.
+    pub(crate) fn deliver(&self, message: &Message, wait: bool) -> Delivery {
+        let life = self.life.lock();
+        if life.ended {
+            return self.skipped();
+        }
+        let tx = match (&self.flavor, &life.seed) {
+            (Flavor::Log(log), _) => {
+                // Appending under `life` keeps the stream from ending between
+                // the check above and the append.
+                return if log.append(message.clone()) {
+                    Delivery::Delivered
+                } else {
+                    self.skipped()
+                };
+            }
+            (Flavor::Queue(_), None) => return self.skipped(),
+            (Flavor::Queue(_), Some(seed)) => {
+                // Fast path: room in the queue, no clone of the sender.
+                match seed.try_send(message.clone()) {
+                    Ok(()) => return Delivery::Delivered,
+                    Err(_) if !wait => return Delivery::Full,
+                    Err(_) => seed.clone(),
+                }
+            }
+        };
+        // Wait for room without holding `life`: our clone of the sender keeps
+        // the stream from disconnecting until this message is in.
+        drop(life);
+        match queue::send(&tx, message.clone(), &self.cancelled, true, None) {
+            Ok(()) => Delivery::Delivered,
+            Err(_) => self.skipped(),
+        }
+    }
+
+    fn skipped(&self) -> Delivery {
+        match self.cancel_cause() {
+            Some(Cause::BackendClosed) => Delivery::BackendClosed,
+            _ => Delivery::Skipped,
+        }
+    }
+}

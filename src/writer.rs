@@ -1,0 +1,191 @@
+//! [`Writer`]: the write end of one path's stream.
+
+use std::fmt;
+use std::io::{self, IoSlice, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::message::Message;
+use crate::path::{Path, WriteEnd};
+
+/// Writes messages to one path: each `write` sends one message.
+///
+/// Get one from [`ChannelBackend::new_writer`](crate::ChannelBackend::new_writer)
+/// or [`Writer::try_clone`].
+///
+/// # Writing
+///
+/// Each successful `write(buf)` with a non-empty `buf` sends exactly one
+/// message holding a copy of `buf` and returns `Ok(buf.len())`; `write(&[])`
+/// sends nothing. In queue mode a write blocks while the path's queue is
+/// full, until room frees, its [timeout](Writer::set_write_timeout) passes,
+/// or the path is deleted or the backend closed. In persistent mode writes
+/// never block. [`Writer::send`] sends a [`Message`] you already hold
+/// without copying it.
+///
+/// # Closing
+///
+/// A stream ends when its last writer closes, either with [`Writer::close`]
+/// or by being dropped: readers then read what is left and see end of
+/// stream (`Ok(0)`). While any writer of the path is open, it has not ended.
+///
+/// | after                     | `write` returns                                    |
+/// |---------------------------|----------------------------------------------------|
+/// | this writer's `close`     | `BrokenPipe` carrying [`Error::WriterClosed`]      |
+/// | `delete` of the path      | `BrokenPipe` carrying [`Error::PathDeleted`]       |
+/// | `close` of the backend    | `BrokenPipe` carrying [`Error::BackendClosed`]     |
+/// | its timeout passing       | `TimedOut` carrying [`Error::TimedOut`], nothing sent |
+///
+/// ```
+/// use std::io::{Read, Write};
+/// let backend = chanio::ChannelBackend::new();
+/// let mut writer = backend.new_writer("events")?;
+/// let mut second = writer.try_clone()?;
+/// writer.write_all(b"from the first")?;
+/// writer.close()?;
+/// second.write_all(b"from the second")?;
+/// drop(second); // the last writer: the stream ends here
+///
+/// let mut reader = backend.new_reader("events")?;
+/// let mut text = String::new();
+/// reader.read_to_string(&mut text)?;
+/// assert_eq!(text, "from the firstfrom the second");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Writer {
+    path: Arc<Path>,
+    /// `None` once closed.
+    end: Option<WriteEnd>,
+    timeout: Option<Duration>,
+}
+
+impl Writer {
+    pub(crate) fn new(path: Arc<Path>, end: WriteEnd) -> Writer {
+        Writer {
+            path,
+            end: Some(end),
+            timeout: None,
+        }
+    }
+
+    /// The path this writer writes to.
+    pub fn path(&self) -> &str {
+        self.path.name()
+    }
+
+    /// Closes this writer. The stream ends when its last writer closes.
+    /// Closing twice is `Ok`.
+    pub fn close(&mut self) -> Result<()> {
+        if self.end.take().is_some() {
+            self.path.release_writer();
+        }
+        Ok(())
+    }
+
+    /// Whether [`close`](Writer::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.end.is_none()
+    }
+
+    /// Another writer on the same stream, counted as a writer: the stream
+    /// ends only when both have closed.
+    pub fn try_clone(&self) -> Result<Writer> {
+        if self.end.is_none() {
+            return Err(self.closed_error());
+        }
+        let end = self.path.add_writer()?;
+        let mut writer = Writer::new(Arc::clone(&self.path), end);
+        writer.timeout = self.timeout;
+        Ok(writer)
+    }
+
+    /// How long a write may wait for room in the queue: `None` (the
+    /// default) waits as long as it takes. A write that times out sends
+    /// nothing and returns an error of kind `TimedOut`.
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
+    }
+
+    /// The timeout set by [`set_write_timeout`](Writer::set_write_timeout).
+    pub fn write_timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// Sends `message` as one message without copying its bytes: the way
+    /// to pass on a [`Message`] received from another path. An empty message
+    /// sends nothing.
+    ///
+    /// ```
+    /// let backend = chanio::ChannelBackend::new();
+    /// let mut input = backend.new_reader("in")?;
+    /// let mut w = backend.new_writer("in")?;
+    /// w.send("payload".into())?;
+    /// let mut forward = backend.new_writer("out")?;
+    /// let mut output = backend.new_reader("out")?;
+    ///
+    /// let message = input.recv()?.unwrap();
+    /// forward.send(message)?; // no copy of the bytes
+    /// assert_eq!(output.recv()?.unwrap(), b"payload");
+    /// # Ok::<(), chanio::Error>(())
+    /// ```
+    pub fn send(&mut self, message: Message) -> Result<()> {
+        let end = self.end.as_ref().ok_or_else(|| self.closed_error())?;
+        if message.is_empty() {
+            return Ok(());
+        }
+        let deadline = self.timeout.map(|t| Instant::now() + t);
+        self.path.write(end, message, deadline)
+    }
+
+    fn closed_error(&self) -> Error {
+        Error::WriterClosed {
+            path: self.path.name().to_owned(),
+        }
+    }
+
+    fn write_message(&mut self, len: usize, make: impl FnOnce() -> Message) -> io::Result<usize> {
+        let end = self.end.as_ref().ok_or_else(|| self.closed_error())?;
+        if len == 0 {
+            if let Some(cause) = self.path.cancel_cause() {
+                return Err(self.path.cancel_error(cause).into());
+            }
+            return Ok(0);
+        }
+        let deadline = self.timeout.map(|t| Instant::now() + t);
+        self.path.write(end, make(), deadline)?;
+        Ok(len)
+    }
+}
+
+impl Write for Writer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_message(buf.len(), || Message::copy_from_slice(buf))
+    }
+
+    /// Sends all the slices together as one message.
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.write_message(len, || Message::concat(bufs))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+impl fmt::Debug for Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Writer")
+            .field("path", &self.path.name())
+            .field("closed", &self.is_closed())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
