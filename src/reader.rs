@@ -123,10 +123,8 @@ impl Reader {
         if self.end.is_none() {
             return Err(self.closed_error());
         }
-        if let Some(rest) = self.current.take() {
-            if !rest.is_empty() {
-                return Ok(Some(rest));
-            }
+        if let Some(rest) = self.current.take().filter(|rest| !rest.is_empty()) {
+            return Ok(Some(rest));
         }
         self.next_message()
     }

@@ -21,7 +21,8 @@ use crate::path::{Path, WriteEnd};
 /// sends nothing. In queue mode a write blocks while the path's queue is
 /// full, until room frees, its [timeout](Writer::set_write_timeout) passes,
 /// or the path is deleted or the backend closed. In persistent mode writes
-/// never block. [`Writer::send`] sends a [`Message`] you already hold
+/// never block. `write!` and `writeln!` send one message each (the text is
+/// formatted first). [`Writer::send`] sends a [`Message`] you already hold
 /// without copying it.
 ///
 /// # Closing
@@ -167,6 +168,16 @@ impl Write for Writer {
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let len = bufs.iter().map(|b| b.len()).sum();
         self.write_message(len, || Message::concat(bufs))
+    }
+
+    /// Formats the whole of `args` first and sends it as one message, so
+    /// that `write!` and `writeln!` with arguments make one message, not one
+    /// per piece.
+    fn write_fmt(&mut self, args: fmt::Arguments<'_>) -> io::Result<()> {
+        match args.as_str() {
+            Some(text) => self.write_all(text.as_bytes()),
+            None => self.write_all(args.to_string().as_bytes()),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
