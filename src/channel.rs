@@ -3,8 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::backend::{Backend, Feature, Features, ReadStream, WriteStream};
 use crate::broadcast::{self, BroadcastReport, Broadcaster};
-use crate::error::{Result, check_path};
+use crate::config::{self, Config};
+use crate::error::{Error, Result, check_path};
 use crate::message::Message;
 use crate::path::Mode;
 use crate::paths::Paths;
@@ -13,6 +15,11 @@ use crate::writer::Writer;
 
 /// The default number of messages a queue-mode path holds.
 pub const DEFAULT_BUFFER_SIZE: usize = 100;
+
+/// The largest buffer size a queue-mode path may have. A path's queue
+/// allocates room for all its messages when the path is created, so a size
+/// past this is refused rather than risking an out-of-memory abort.
+pub const MAX_BUFFER_SIZE: usize = 1 << 20;
 
 /// Named in-process byte streams: the backend.
 ///
@@ -71,7 +78,10 @@ impl Default for Builder {
 impl Builder {
     /// How many messages a queue-mode path holds before writes block
     /// (default 100). `0` makes every write a hand-off to a waiting reader.
-    /// Persistent mode ignores it.
+    /// Persistent mode ignores it. At most [`MAX_BUFFER_SIZE`]: past that,
+    /// [`try_build`](Builder::try_build) fails, and a backend from
+    /// [`build`](Builder::build) refuses to create paths, both with
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig).
     pub fn buffer_size(mut self, messages: usize) -> Builder {
         self.buffer_size = messages;
         self
@@ -84,7 +94,21 @@ impl Builder {
         self
     }
 
-    /// The backend.
+    /// The backend, after checking the settings.
+    pub fn try_build(self) -> Result<ChannelBackend> {
+        if !self.persistent && self.buffer_size > MAX_BUFFER_SIZE {
+            return Err(Error::InvalidConfig {
+                key: config::BUFFER_SIZE.to_owned(),
+                value: self.buffer_size.to_string(),
+                expected: format!("a buffer size from 0 to {MAX_BUFFER_SIZE}"),
+            });
+        }
+        Ok(self.build())
+    }
+
+    /// The backend. Never fails; a buffer size past [`MAX_BUFFER_SIZE`] is
+    /// reported when a path is created (use
+    /// [`try_build`](Builder::try_build) to find out at once).
     pub fn build(self) -> ChannelBackend {
         let mode = if self.persistent {
             Mode::Log
@@ -114,6 +138,57 @@ impl ChannelBackend {
     /// A [`Builder`] to set the buffer size and persistence.
     pub fn builder() -> Builder {
         Builder::default()
+    }
+
+    /// A backend configured by string pairs, as [`open`](crate::open)
+    /// does for `"channel"`: any iterator of string-like pairs (an array of
+    /// tuples, a `&HashMap<String, String>`, a `BTreeMap`).
+    ///
+    /// | key | accepts | default |
+    /// |---|---|---|
+    /// | `buffer_size` | decimal digits only, 0 to [`MAX_BUFFER_SIZE`] | `100` |
+    /// | `persistent` | `true`, `false`, `1`, `0` | `false` |
+    ///
+    /// Values are read exactly: no surrounding whitespace, no sign, and
+    /// `persistent` only in lower case. An unknown key (say, a misspelt
+    /// `buffersize`), a key given twice, or a value it cannot read is
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig), naming the key,
+    /// the value and what is accepted. Nothing is silently defaulted.
+    ///
+    /// ```
+    /// use chanio::ChannelBackend;
+    /// let backend = ChannelBackend::from_config([("buffer_size", "5"), ("persistent", "false")])?;
+    /// assert_eq!(backend.buffer_size(), 5);
+    ///
+    /// for bad in ["abc", "-5", "10abc", "1.5", " 10", ""] {
+    ///     assert!(ChannelBackend::from_config([("buffer_size", bad)]).is_err());
+    /// }
+    /// for bad in ["yes", "TRUE", "True", " true"] {
+    ///     assert!(ChannelBackend::from_config([("persistent", bad)]).is_err());
+    /// }
+    /// # Ok::<(), chanio::Error>(())
+    /// ```
+    pub fn from_config<I, K, V>(pairs: I) -> Result<ChannelBackend>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        ChannelBackend::with_config(&Config::from_pairs(pairs)?)
+    }
+
+    /// A backend configured by a parsed [`Config`]; see
+    /// [`from_config`](ChannelBackend::from_config) for the keys.
+    pub fn with_config(config: &Config) -> Result<ChannelBackend> {
+        config.check_keys(config::CHANNEL_KEYS)?;
+        let mut builder = ChannelBackend::builder();
+        if let Some(value) = config.get(config::BUFFER_SIZE) {
+            builder = builder.buffer_size(config::parse_buffer_size(value, MAX_BUFFER_SIZE)?);
+        }
+        if let Some(value) = config.get(config::PERSISTENT) {
+            builder = builder.persistent(config::parse_flag(config::PERSISTENT, value)?);
+        }
+        builder.try_build()
     }
 
     /// The buffer size this backend was built with.
@@ -284,5 +359,59 @@ impl fmt::Debug for ChannelBackend {
             .field("channel_count", &self.channel_count())
             .field("closed", &self.is_closed())
             .finish()
+    }
+}
+
+impl Backend for ChannelBackend {
+    fn new_writer(&self, path: &str) -> Result<Box<dyn WriteStream>> {
+        Ok(Box::new(ChannelBackend::new_writer(self, path)?))
+    }
+
+    fn new_reader(&self, path: &str) -> Result<Box<dyn ReadStream>> {
+        Ok(Box::new(ChannelBackend::new_reader(self, path)?))
+    }
+
+    fn exists(&self, path: &str) -> Result<bool> {
+        ChannelBackend::exists(self, path)
+    }
+
+    fn delete(&self, path: &str) -> Result<()> {
+        ChannelBackend::delete(self, path)
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        ChannelBackend::list(self, prefix)
+    }
+
+    fn close(&self) -> Result<()> {
+        ChannelBackend::close(self)
+    }
+
+    /// `ReadWrite`, `Broadcast`, `Persistence` and `ListPrefix`.
+    fn features(&self) -> Features {
+        [
+            Feature::ReadWrite,
+            Feature::Broadcast,
+            Feature::Persistence,
+            Feature::ListPrefix,
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+impl WriteStream for Writer {
+    fn close(&mut self) -> Result<()> {
+        Writer::close(self)
+    }
+}
+
+impl ReadStream for Reader {
+    fn close(&mut self) -> Result<()> {
+        Reader::close(self)
     }
 }

@@ -53,6 +53,13 @@ pub enum Error {
         registered: Vec<String>,
     },
 
+    /// `register` was given an empty backend name.
+    #[error("invalid backend name {name:?}: a backend name must be a non-empty string")]
+    InvalidBackendName {
+        /// The name given.
+        name: String,
+    },
+
     /// `register` was given a name that is already taken.
     #[error(
         "a backend named {name:?} is already registered: unregister it first or pick another name"
@@ -132,7 +139,9 @@ impl Error {
             | Error::StreamEnded { .. }
             | Error::PathDeleted { .. }
             | Error::BackendClosed => io::ErrorKind::BrokenPipe,
-            Error::InvalidPath { .. } | Error::InvalidConfig { .. } => io::ErrorKind::InvalidInput,
+            Error::InvalidPath { .. }
+            | Error::InvalidConfig { .. }
+            | Error::InvalidBackendName { .. } => io::ErrorKind::InvalidInput,
             Error::UnknownBackend { .. } => io::ErrorKind::NotFound,
             Error::AlreadyRegistered { .. } => io::ErrorKind::AlreadyExists,
             Error::NotSupported { .. } => io::ErrorKind::Unsupported,

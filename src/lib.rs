@@ -161,6 +161,49 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Choosing a backend
+//!
+//! [`ChannelBackend`] is one implementation of the object-safe [`Backend`]
+//! trait. Code written against `&dyn Backend` can be handed the in-memory
+//! channel backend in tests and another implementation in production, picked
+//! by name and string config with [`open`]. `"channel"` is registered from
+//! the start; [`register`] adds others (a [`Registry`] value keeps a set of
+//! its own). Config is read strictly: unknown keys and unreadable values are
+//! [`Error::InvalidConfig`], never a silent default.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use chanio::{Backend, ChannelBackend, Config, Feature};
+//!
+//! // chanio::Error converts into io::Error, so `?` works on both.
+//! fn roundtrip(backend: &dyn Backend) -> std::io::Result<Vec<u8>> {
+//!     let mut w = backend.new_writer("in")?;
+//!     w.write_all(b"payload")?;
+//!     w.close()?;
+//!     let mut out = Vec::new();
+//!     backend.new_reader("in")?.read_to_end(&mut out)?;
+//!     Ok(out)
+//! }
+//!
+//! let backend = chanio::open("channel", [("buffer_size", "100"), ("persistent", "true")])?;
+//! assert_eq!(roundtrip(backend.as_ref())?, b"payload");
+//! assert!(backend.features().supports(Feature::Persistence));
+//!
+//! // What only the channel backend has is one downcast away.
+//! let channels = backend.as_any().downcast_ref::<ChannelBackend>().unwrap();
+//! let _subscriber = channels.new_reader("events/a")?;
+//! assert_eq!(channels.broadcast("events/", b"to all")?, 1);
+//!
+//! // Mistakes are errors that say what is accepted.
+//! let err = chanio::open("channel", [("persistent", "yes")]).err().unwrap();
+//! assert_eq!(
+//!     err.to_string(),
+//!     "invalid config: persistent = \"yes\": one of true, false, 1, 0 (lower case)"
+//! );
+//! assert!(matches!(chanio::open("s3", Config::new().iter()), Err(chanio::Error::UnknownBackend { .. })));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Errors
 //!
 //! Operations of the backend return [`chanio::Result`](Result). Inside
@@ -189,8 +232,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod backend;
 mod broadcast;
 mod channel;
+mod config;
 mod error;
 mod log;
 mod message;
@@ -198,11 +243,17 @@ mod path;
 mod paths;
 mod queue;
 mod reader;
+mod registry;
 mod writer;
 
+pub use backend::{Backend, Feature, Features, ReadStream, WriteStream};
 pub use broadcast::{BroadcastReport, Broadcaster};
-pub use channel::{Builder, ChannelBackend, DEFAULT_BUFFER_SIZE};
+pub use channel::{Builder, ChannelBackend, DEFAULT_BUFFER_SIZE, MAX_BUFFER_SIZE};
+pub use config::Config;
 pub use error::{Error, Result};
 pub use message::Message;
 pub use reader::Reader;
+pub use registry::{
+    CHANNEL, Factory, Registry, backends, is_registered, open, register, unregister,
+};
 pub use writer::Writer;

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
+use crate::channel::MAX_BUFFER_SIZE;
+use crate::config;
 use crate::error::{Error, Result};
 use crate::path::{Cause, Mode, Path};
 
@@ -57,6 +59,17 @@ impl Paths {
         }
         if let Some(path) = index.paths.get(name) {
             return f(path);
+        }
+        if let Mode::Queue(capacity) = self.mode {
+            // Checked here because `Builder::build` cannot fail: a channel
+            // allocates its whole capacity when it is made.
+            if capacity > MAX_BUFFER_SIZE {
+                return Err(Error::InvalidConfig {
+                    key: config::BUFFER_SIZE.to_owned(),
+                    value: capacity.to_string(),
+                    expected: format!("a buffer size from 0 to {MAX_BUFFER_SIZE}"),
+                });
+            }
         }
         let path = Path::new(name, self.mode);
         let result = f(&path)?;
