@@ -47,20 +47,31 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # Queue mode and persistent mode
+//! # Queue mode
 //!
 //! By default each path is a bounded queue of
-//! [`buffer_size`](Builder::buffer_size) messages (100): a write blocks
-//! while it is full, each message goes to exactly one of the path's
-//! readers, and messages from one writer arrive in the order written. A
-//! buffer size of 0 makes each write a hand-off to a waiting reader.
+//! [`buffer_size`](Builder::buffer_size) messages (100). Each message goes to
+//! exactly one of the path's readers (readers compete, as on a crossbeam
+//! channel), and messages from one writer arrive in the order written.
+//!
+//! - **Blocks:** a write while the queue is full; a read while it is empty.
+//!   A buffer size of 0 makes each write a hand-off to a waiting reader.
+//! - **Memory:** at most `buffer_size` messages per path; the queue's slots
+//!   are allocated when the path is created.
+//!
+//! # Persistent mode
 //!
 //! With [`persistent(true)`](Builder::persistent) each path is an
-//! append-only log in memory: writes never block, and every reader, whenever
-//! it is opened, reads every message from the first, once each, in order,
-//! then waits for more. The log holds each message's bytes once, however
-//! many readers there are (a reader is a cursor), and keeps them until the
-//! path is deleted or the backend closed: mind its size for high volumes.
+//! append-only log in memory. Every reader, whenever it is opened, reads
+//! every message from the first, once each and in order, one message per
+//! read, then waits for more, and sees end of stream once the stream has
+//! ended and it has read everything.
+//!
+//! - **Blocks:** never a write (`buffer_size` does not apply); a read only
+//!   while it has read everything and the stream has not ended.
+//! - **Memory:** the log holds each message's bytes once, however many
+//!   readers there are: a reader is only a cursor. Nothing is freed until
+//!   the path is deleted or the backend closed, so mind high volumes.
 //!
 //! ```
 //! use std::io::Write;
@@ -69,10 +80,12 @@
 //! w.write_all(b"message 1")?;
 //! w.write_all(b"message 2")?;
 //!
-//! // A late reader still gets everything, one message per read.
+//! // A late reader still gets everything, one message per read, once.
 //! let mut late = backend.new_reader("data")?;
 //! assert_eq!(late.recv()?.unwrap(), b"message 1");
 //! assert_eq!(late.recv()?.unwrap(), b"message 2");
+//! w.write_all(b"message 3")?; // live messages follow the replay
+//! assert_eq!(late.recv()?.unwrap(), b"message 3");
 //! w.close()?;
 //! assert_eq!(late.recv()?, None);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -124,13 +137,19 @@
 //! # Broadcast
 //!
 //! [`ChannelBackend::broadcast`] sends one message to every path whose name
-//! starts with a prefix. The bytes are copied once and shared by every
-//! recipient. In queue mode it waits for room on each path like a write
-//! (nothing is dropped); [`ChannelBackend::try_broadcast`] never blocks and
-//! names the full paths it skipped. Finding the paths walks a sorted index,
-//! so the cost follows the number of matches, not of all paths. For a
-//! steady stream of broadcasts, [`ChannelBackend::broadcaster`] returns a
+//! starts with a prefix and whose stream has not ended. Finding the paths
+//! walks a sorted index, so the cost follows the number of matches, not of
+//! all paths, and the registry is never locked while a broadcast waits. For
+//! a steady stream of broadcasts, [`ChannelBackend::broadcaster`] returns a
 //! handle that remembers the matching paths.
+//!
+//! - **Blocks:** in queue mode `broadcast` waits for room on each full path
+//!   like a write (nothing is dropped), until `delete` of that path (skipped)
+//!   or `close` of the backend ([`Error::BackendClosed`]);
+//!   [`ChannelBackend::try_broadcast`] never blocks and names the full paths
+//!   it skipped. In persistent mode it appends and never blocks.
+//! - **Memory:** the bytes are copied once and that copy is shared by every
+//!   recipient, queue or log.
 //!
 //! ```
 //! let backend = chanio::ChannelBackend::new();
