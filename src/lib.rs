@@ -253,6 +253,7 @@
 
 mod backend;
 mod broadcast;
+mod cancel;
 mod channel;
 mod config;
 mod error;

@@ -60,6 +60,13 @@ impl Log {
         self.changed.notify_all();
     }
 
+    /// Frees every message: for a deleted log no reader will read.
+    pub(crate) fn clear(&self) {
+        let mut state = self.state.lock();
+        state.ended = true;
+        state.messages = Vec::new();
+    }
+
     /// The message at `*cursor`, advancing the cursor; waits for one to be
     /// appended (until `deadline`, if any) while the log has not ended.
     pub(crate) fn next(&self, cursor: &mut usize, deadline: Option<Instant>) -> Next {

@@ -6,23 +6,18 @@
 //! queued messages are freed.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
+use crate::cancel::Cancel;
+pub(crate) use crate::cancel::Cause;
 use crate::error::{Error, Result};
 use crate::log::{self, Log};
-use crate::message::Message;
-use crate::queue::{self, Never, Received, SendFailure};
-
-/// Why a path was cancelled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Cause {
-    Deleted = 1,
-    BackendClosed = 2,
-}
+use crate::message::{Message, Recycler};
+use crate::queue::{self, Received, SendFailure};
 
 /// How a stream stores its messages.
 #[derive(Clone, Copy, Debug)]
@@ -39,17 +34,17 @@ pub(crate) struct Path {
     /// Protects the writer count, whether the stream has ended, and the
     /// sender new queue writers clone.
     life: Mutex<Life>,
-    /// 0 while the path lives, then the `Cause` it was cancelled for.
-    cause: AtomicU8,
-    /// Dropped on cancel, which disconnects `cancelled` and so wakes every
-    /// thread blocked in a select on it.
-    cancel_trigger: Mutex<Option<Sender<Never>>>,
-    cancelled: Receiver<Never>,
+    /// Fired by `delete` and backend `close`.
+    cancel: Cancel,
+    /// Open readers; once the path is cancelled and the last one goes, the
+    /// queued messages nobody can read any more are freed.
+    readers: AtomicUsize,
 }
 
 enum Flavor {
-    /// Readers clone this receiver and compete for messages.
-    Queue(Receiver<Message>),
+    /// Readers clone this receiver and compete for messages; the recycler
+    /// passes the buffers of large messages back from readers to writers.
+    Queue(Receiver<Message>, Recycler),
     Log(Log),
 }
 
@@ -98,11 +93,10 @@ impl Path {
         let (flavor, seed) = match mode {
             Mode::Queue(capacity) => {
                 let (tx, rx) = crossbeam_channel::bounded(capacity);
-                (Flavor::Queue(rx), Some(tx))
+                (Flavor::Queue(rx, Recycler::new()), Some(tx))
             }
             Mode::Log => (Flavor::Log(Log::new()), None),
         };
-        let (cancel_trigger, cancelled) = crossbeam_channel::bounded(0);
         Arc::new(Path {
             name: Arc::from(name),
             flavor,
@@ -112,9 +106,8 @@ impl Path {
                 ended: false,
                 seed,
             }),
-            cause: AtomicU8::new(0),
-            cancel_trigger: Mutex::new(Some(cancel_trigger)),
-            cancelled,
+            cancel: Cancel::new(),
+            readers: AtomicUsize::new(0),
         })
     }
 
@@ -124,11 +117,7 @@ impl Path {
 
     /// Why the path was cancelled, if it was.
     pub(crate) fn cancel_cause(&self) -> Option<Cause> {
-        match self.cause.load(Ordering::Acquire) {
-            0 => None,
-            1 => Some(Cause::Deleted),
-            _ => Some(Cause::BackendClosed),
-        }
+        self.cancel.cause()
     }
 
     /// The error a writer gets on a cancelled path.
@@ -158,8 +147,8 @@ impl Path {
             });
         }
         let end = match (&self.flavor, &life.seed) {
-            (Flavor::Queue(_), Some(seed)) => WriteEnd::Queue(seed.clone()),
-            (Flavor::Queue(_), None) => {
+            (Flavor::Queue(..), Some(seed)) => WriteEnd::Queue(seed.clone()),
+            (Flavor::Queue(..), None) => {
                 return Err(Error::StreamEnded {
                     path: self.name.to_string(),
                 });
@@ -198,22 +187,53 @@ impl Path {
     /// Ends the stream and wakes every thread blocked on the path. Readers
     /// still read what was queued; writers get `cause`'s error.
     pub(crate) fn cancel(&self, cause: Cause) {
-        if self
-            .cause
-            .compare_exchange(0, cause as u8, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+        if !self.cancel.fire(cause) {
             return;
         }
-        drop(self.cancel_trigger.lock().take());
-        let mut life = self.life.lock();
-        self.end_stream(&mut life);
+        self.end_stream(&mut self.life.lock());
+        // SeqCst pairs with `release_reader`: one of the two sees the other.
+        if self.readers.load(Ordering::SeqCst) == 0 {
+            self.discard();
+        }
     }
 
-    pub(crate) fn read_end(&self) -> ReadEnd {
+    /// Frees the messages of a cancelled path that no reader holds.
+    fn discard(&self) {
         match &self.flavor {
-            Flavor::Queue(rx) => ReadEnd::Queue(rx.clone()),
+            Flavor::Queue(rx, _) => while rx.try_recv().is_ok() {},
+            Flavor::Log(log) => log.clear(),
+        }
+    }
+
+    /// Counts a new reader in and gives it its position.
+    pub(crate) fn add_reader(&self) -> ReadEnd {
+        self.readers.fetch_add(1, Ordering::SeqCst);
+        match &self.flavor {
+            Flavor::Queue(rx, _) => ReadEnd::Queue(rx.clone()),
             Flavor::Log(_) => ReadEnd::Log { cursor: 0 },
+        }
+    }
+
+    /// Counts a reader out; the last one out of a cancelled path frees what
+    /// it left unread.
+    pub(crate) fn release_reader(&self) {
+        if self.readers.fetch_sub(1, Ordering::SeqCst) == 1 && self.cancel_cause().is_some() {
+            self.discard();
+        }
+    }
+
+    /// A new message holding a copy of `data`, for a writer of this path.
+    pub(crate) fn new_message(&self, data: &[u8]) -> Message {
+        match &self.flavor {
+            Flavor::Queue(_, recycler) => recycler.message(data),
+            Flavor::Log(_) => Message::copy_from_slice(data),
+        }
+    }
+
+    /// Takes back a message a reader of this path has finished with.
+    pub(crate) fn recycle(&self, message: Message) {
+        if let Flavor::Queue(_, recycler) = &self.flavor {
+            recycler.recycle(message);
         }
     }
 
@@ -226,19 +246,17 @@ impl Path {
     ) -> Result<()> {
         self.check_live()?;
         match end {
-            WriteEnd::Queue(tx) => {
-                match queue::send(tx, message, &self.cancelled, true, deadline) {
-                    Ok(()) => Ok(()),
-                    Err(SendFailure::TimedOut) => Err(Error::TimedOut {
+            WriteEnd::Queue(tx) => match queue::send(tx, message, &self.cancel, true, deadline) {
+                Ok(()) => Ok(()),
+                Err(SendFailure::TimedOut) => Err(Error::TimedOut {
+                    path: self.name.to_string(),
+                }),
+                Err(SendFailure::Cancelled | SendFailure::Full) => {
+                    Err(self.check_live().err().unwrap_or(Error::StreamEnded {
                         path: self.name.to_string(),
-                    }),
-                    Err(SendFailure::Cancelled | SendFailure::Full) => {
-                        Err(self.check_live().err().unwrap_or(Error::StreamEnded {
-                            path: self.name.to_string(),
-                        }))
-                    }
+                    }))
                 }
-            }
+            },
             WriteEnd::Log => match &self.flavor {
                 Flavor::Log(log) if log.append(message) => Ok(()),
                 _ => Err(self.check_live().err().unwrap_or(Error::StreamEnded {
@@ -253,7 +271,7 @@ impl Path {
         match (end, &self.flavor) {
             (ReadEnd::Queue(rx), _) => {
                 let cancelled = self.cancel_cause().is_some();
-                match queue::recv(rx, &self.cancelled, cancelled, deadline) {
+                match queue::recv(rx, self.cancel.wake(), cancelled, deadline) {
                     Received::Message(message) => Next::Message(message),
                     Received::End => Next::End,
                     Received::TimedOut => Next::TimedOut,
@@ -264,7 +282,7 @@ impl Path {
                 log::Next::End => Next::End,
                 log::Next::TimedOut => Next::TimedOut,
             },
-            (ReadEnd::Log { .. }, Flavor::Queue(_)) => Next::End,
+            (ReadEnd::Log { .. }, Flavor::Queue(..)) => Next::End,
         }
     }
 
@@ -286,22 +304,24 @@ impl Path {
                     self.skipped()
                 };
             }
-            (Flavor::Queue(_), None) => return self.skipped(),
-            (Flavor::Queue(_), Some(seed)) => {
+            (Flavor::Queue(..), None) => return self.skipped(),
+            (Flavor::Queue(..), Some(seed)) => {
                 // Fast path: room in the queue, no clone of the sender.
-                match seed.try_send(message.clone()) {
+                match queue::send(seed, message.clone(), &self.cancel, false, None) {
                     Ok(()) => return Delivery::Delivered,
-                    Err(_) if !wait => return Delivery::Full,
-                    Err(_) => seed.clone(),
+                    Err(SendFailure::Full) if wait => seed.clone(),
+                    Err(SendFailure::Full) => return Delivery::Full,
+                    Err(SendFailure::Cancelled | SendFailure::TimedOut) => return self.skipped(),
                 }
             }
         };
         // Wait for room without holding `life`: our clone of the sender keeps
         // the stream from disconnecting until this message is in.
         drop(life);
-        match queue::send(&tx, message.clone(), &self.cancelled, true, None) {
+        match queue::send(&tx, message.clone(), &self.cancel, wait, None) {
             Ok(()) => Delivery::Delivered,
-            Err(_) => self.skipped(),
+            Err(SendFailure::Full) => Delivery::Full,
+            Err(SendFailure::Cancelled | SendFailure::TimedOut) => self.skipped(),
         }
     }
 

@@ -4,17 +4,20 @@
 //! channel, whose disconnection (on `delete` or backend `close`) wakes every
 //! thread blocked on the path. Each operation first tries without blocking,
 //! so when there is room or a message it costs a plain `try_send` /
-//! `try_recv`.
+//! `try_recv`. Before it blocks it keeps trying for a little while, spinning
+//! and then yielding, as crossbeam's own `send` and `recv` do: registering
+//! with a `Select` and being woken costs a futex round trip on each side,
+//! and with a busy peer the room or the message is usually there a moment
+//! later.
 
+use std::hint;
+use std::thread;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, TrySendError};
 
+use crate::cancel::{Cancel, Never};
 use crate::message::Message;
-
-/// The uninhabited message type of cancel channels: they are only ever
-/// disconnected, never sent on.
-pub(crate) enum Never {}
 
 /// Why a send did not happen.
 pub(crate) enum SendFailure {
@@ -34,51 +37,93 @@ pub(crate) enum Received {
     TimedOut,
 }
 
-/// Sends `message` on `tx`, waiting for room until `deadline` (forever if
-/// `None`) unless `wait` is false, and giving up when `cancel` disconnects.
-pub(crate) fn send(
-    tx: &Sender<Message>,
-    message: Message,
-    cancel: &Receiver<Never>,
-    wait: bool,
-    deadline: Option<Instant>,
-) -> Result<(), SendFailure> {
-    match tx.try_send(message) {
-        Ok(()) => Ok(()),
-        // The path holds a receiver for as long as a sender exists, so this
-        // arm only runs if the path itself is being torn down.
-        Err(TrySendError::Disconnected(_)) => Err(SendFailure::Cancelled),
-        Err(TrySendError::Full(_)) if !wait => Err(SendFailure::Full),
-        Err(TrySendError::Full(message)) => send_blocking(tx, message, cancel, deadline),
+/// Spins a growing number of times, then yields, and after a bounded number
+/// of rounds says to stop: the schedule of crossbeam's own blocking
+/// operations before they park.
+struct Backoff {
+    step: u32,
+}
+
+impl Backoff {
+    /// Rounds that spin (1, 2, 4, .. 64 spin hints) before rounds that yield.
+    const SPIN_LIMIT: u32 = 6;
+    /// The last round; then the caller should block.
+    const YIELD_LIMIT: u32 = 10;
+
+    fn new() -> Backoff {
+        Backoff { step: 0 }
+    }
+
+    /// Waits a little; `false` once the caller should stop trying and block.
+    fn snooze(&mut self) -> bool {
+        if self.step > Self::YIELD_LIMIT {
+            return false;
+        }
+        if self.step <= Self::SPIN_LIMIT {
+            for _ in 0..1u32 << self.step {
+                hint::spin_loop();
+            }
+        } else {
+            thread::yield_now();
+        }
+        self.step += 1;
+        true
     }
 }
 
-fn send_blocking(
+/// Sends `message` on `tx`, waiting for room until `deadline` (forever if
+/// `None`) unless `wait` is false. Each attempt is made inside
+/// [`Cancel::enter`], so no send lands once the path is cancelled.
+pub(crate) fn send(
     tx: &Sender<Message>,
     message: Message,
+    cancel: &Cancel,
+    wait: bool,
+    deadline: Option<Instant>,
+) -> Result<(), SendFailure> {
+    let mut message = message;
+    let mut backoff = Backoff::new();
+    loop {
+        {
+            let _hold = cancel.enter().map_err(|_| SendFailure::Cancelled)?;
+            match tx.try_send(message) {
+                Ok(()) => return Ok(()),
+                // The path holds a receiver for as long as a sender exists,
+                // so this arm only runs if the path is being torn down.
+                Err(TrySendError::Disconnected(_)) => return Err(SendFailure::Cancelled),
+                Err(TrySendError::Full(back)) => message = back,
+            }
+        }
+        if !wait {
+            return Err(SendFailure::Full);
+        }
+        if !backoff.snooze() {
+            wait_for_room(tx, cancel.wake(), deadline)?;
+        }
+    }
+}
+
+/// Blocks until `tx` has room or is disconnected, or `cancel` fires, or the
+/// deadline passes. It only waits: the send itself is retried by the caller
+/// inside the cancel gate, because a `Select` that completed the send here
+/// could pick it over an already fired cancel.
+fn wait_for_room(
+    tx: &Sender<Message>,
     cancel: &Receiver<Never>,
     deadline: Option<Instant>,
 ) -> Result<(), SendFailure> {
     let mut select = Select::new();
-    let send_index = select.send(tx);
-    let cancel_index = select.recv(cancel);
-    let operation = match deadline {
-        None => select.select(),
-        Some(deadline) => match select.select_deadline(deadline) {
-            Ok(operation) => operation,
-            Err(_) => return Err(SendFailure::TimedOut),
-        },
-    };
-    match operation.index() {
-        index if index == send_index => operation
-            .send(tx, message)
-            .map_err(|_| SendFailure::Cancelled),
-        index => {
-            debug_assert_eq!(index, cancel_index);
-            // Only a disconnection can complete a receive on a cancel channel.
-            let _ = operation.recv(cancel);
-            Err(SendFailure::Cancelled)
+    select.send(tx);
+    select.recv(cancel);
+    match deadline {
+        None => {
+            select.ready();
+            Ok(())
         }
+        Some(deadline) => select
+            .ready_deadline(deadline)
+            .map(drop)
+            .map_err(|_| SendFailure::TimedOut),
     }
 }
 
@@ -91,11 +136,17 @@ pub(crate) fn recv(
     cancelled: bool,
     deadline: Option<Instant>,
 ) -> Received {
-    match rx.try_recv() {
-        Ok(message) => return Received::Message(message),
-        Err(TryRecvError::Disconnected) => return Received::End,
-        Err(TryRecvError::Empty) if cancelled => return Received::End,
-        Err(TryRecvError::Empty) => {}
+    let mut backoff = Backoff::new();
+    loop {
+        match rx.try_recv() {
+            Ok(message) => return Received::Message(message),
+            Err(TryRecvError::Disconnected) => return Received::End,
+            Err(TryRecvError::Empty) if cancelled => return Received::End,
+            Err(TryRecvError::Empty) => {}
+        }
+        if !backoff.snooze() {
+            break;
+        }
     }
     let mut select = Select::new();
     let recv_index = select.recv(rx);

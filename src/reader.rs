@@ -66,7 +66,7 @@ pub struct Reader {
 
 impl Reader {
     pub(crate) fn new(path: Arc<Path>) -> Reader {
-        let end = path.read_end();
+        let end = path.add_reader();
         Reader {
             path,
             end: Some(end),
@@ -84,8 +84,10 @@ impl Reader {
     /// (in queue mode) except the rest of a partly read message. Closing
     /// twice is `Ok`.
     pub fn close(&mut self) -> Result<()> {
-        self.end = None;
         self.current = None;
+        if self.end.take().is_some() {
+            self.path.release_reader();
+        }
         Ok(())
     }
 
@@ -153,7 +155,8 @@ impl Reader {
         let end = self.end.as_mut().ok_or_else(|| Error::ReaderClosed {
             path: self.path.name().to_owned(),
         })?;
-        let deadline = self.timeout.map(|t| Instant::now() + t);
+        // A timeout too long to add to now is as good as none.
+        let deadline = self.timeout.and_then(|t| Instant::now().checked_add(t));
         match self.path.next(end, deadline) {
             Next::Message(message) => Ok(Some(message)),
             Next::End => Ok(None),
@@ -188,7 +191,9 @@ impl BufRead for Reader {
         if let Some(current) = &mut self.current {
             current.advance(amount);
             if current.is_empty() {
-                self.current = None;
+                if let Some(done) = self.current.take() {
+                    self.path.recycle(done);
+                }
             }
         }
     }
@@ -207,6 +212,12 @@ impl Read for Reader {
         buf[..n].copy_from_slice(&available[..n]);
         self.consume(n);
         Ok(n)
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        let _ = self.close();
     }
 }
 

@@ -135,8 +135,14 @@ impl Writer {
         if message.is_empty() {
             return Ok(());
         }
-        let deadline = self.timeout.map(|t| Instant::now() + t);
+        let deadline = self.deadline();
         self.path.write(end, message, deadline)
+    }
+
+    /// When a write started now must give up; a timeout too long to add
+    /// to now is as good as none.
+    fn deadline(&self) -> Option<Instant> {
+        self.timeout.and_then(|t| Instant::now().checked_add(t))
     }
 
     fn closed_error(&self) -> Error {
@@ -145,29 +151,30 @@ impl Writer {
         }
     }
 
-    fn write_message(&mut self, len: usize, make: impl FnOnce() -> Message) -> io::Result<usize> {
+    fn write_message(
+        &mut self,
+        len: usize,
+        make: impl FnOnce(&Path) -> Message,
+    ) -> io::Result<usize> {
         let end = self.end.as_ref().ok_or_else(|| self.closed_error())?;
         if len == 0 {
-            if let Some(cause) = self.path.cancel_cause() {
-                return Err(self.path.cancel_error(cause).into());
-            }
             return Ok(0);
         }
-        let deadline = self.timeout.map(|t| Instant::now() + t);
-        self.path.write(end, make(), deadline)?;
+        let deadline = self.deadline();
+        self.path.write(end, make(&self.path), deadline)?;
         Ok(len)
     }
 }
 
 impl Write for Writer {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_message(buf.len(), || Message::copy_from_slice(buf))
+        self.write_message(buf.len(), |path| path.new_message(buf))
     }
 
     /// Sends all the slices together as one message.
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let len = bufs.iter().map(|b| b.len()).sum();
-        self.write_message(len, || Message::concat(bufs))
+        self.write_message(len, |_| Message::concat(bufs))
     }
 
     /// Formats the whole of `args` first and sends it as one message, so
