@@ -70,7 +70,8 @@ impl Broadcaster {
     }
 
     /// Like [`send`](Broadcaster::send) for a message you already hold: its
-    /// bytes are shared, not copied.
+    /// bytes are shared, not copied (unless it was partly read through
+    /// `Read`: then the rest is copied once).
     pub fn send_message(&mut self, message: &Message) -> Result<usize> {
         self.refresh()?;
         if message.is_empty() {
@@ -110,9 +111,10 @@ impl fmt::Debug for Broadcaster {
 
 /// Delivers `message` to each target, waiting for room; counts deliveries.
 pub(crate) fn deliver_all(targets: &[Arc<Path>], message: &Message) -> Result<usize> {
+    let message = message.shared();
     let mut delivered = 0;
     for path in targets {
-        match path.deliver(message, true) {
+        match path.deliver(&message, true) {
             Delivery::Delivered => delivered += 1,
             Delivery::Skipped | Delivery::Full => {}
             Delivery::BackendClosed => return Err(Error::BackendClosed),
@@ -123,9 +125,10 @@ pub(crate) fn deliver_all(targets: &[Arc<Path>], message: &Message) -> Result<us
 
 /// Delivers `message` to each target that has room right now.
 pub(crate) fn try_deliver_all(targets: &[Arc<Path>], message: &Message) -> Result<BroadcastReport> {
+    let message = message.shared();
     let mut report = BroadcastReport::default();
     for path in targets {
-        match path.deliver(message, false) {
+        match path.deliver(&message, false) {
             Delivery::Delivered => report.delivered += 1,
             Delivery::Full => report.full.push(path.name().to_owned()),
             Delivery::Skipped => {}

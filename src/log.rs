@@ -4,11 +4,10 @@
 //! once however many readers there are, and a late reader replays it from the
 //! first message without seeing any message twice.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
-
-use crate::message::Message;
 
 /// An append-only, in-memory log of messages.
 pub(crate) struct Log {
@@ -19,13 +18,14 @@ pub(crate) struct Log {
 }
 
 struct LogState {
-    messages: Vec<Message>,
+    /// Each message's bytes, shared with the readers that have read it.
+    messages: Vec<Arc<[u8]>>,
     ended: bool,
 }
 
 /// What a reader's cursor found.
 pub(crate) enum Next {
-    Message(Message),
+    Message(Arc<[u8]>),
     End,
     TimedOut,
 }
@@ -43,7 +43,7 @@ impl Log {
 
     /// Appends `message` unless the log has ended; says whether it did.
     /// Never blocks beyond the short critical section.
-    pub(crate) fn append(&self, message: Message) -> bool {
+    pub(crate) fn append(&self, message: Arc<[u8]>) -> bool {
         let mut state = self.state.lock();
         if state.ended {
             return false;
@@ -74,7 +74,7 @@ impl Log {
         loop {
             if let Some(message) = state.messages.get(*cursor) {
                 *cursor += 1;
-                return Next::Message(message.clone());
+                return Next::Message(Arc::clone(message));
             }
             if state.ended {
                 return Next::End;

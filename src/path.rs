@@ -5,8 +5,8 @@
 //! another until the path is deleted. When the last of them goes, the path's
 //! queued messages are freed.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -39,12 +39,16 @@ pub(crate) struct Path {
     /// Open readers; once the path is cancelled and the last one goes, the
     /// queued messages nobody can read any more are freed.
     readers: AtomicUsize,
+    /// Whether writers may still reuse buffers: until the stream ends, after
+    /// which spare buffers would only hold memory (see `recycler`).
+    recycling: AtomicBool,
 }
 
 enum Flavor {
     /// Readers clone this receiver and compete for messages; the recycler
-    /// passes the buffers of large messages back from readers to writers.
-    Queue(Receiver<Message>, Recycler),
+    /// passes the buffers of large messages back from readers to writers,
+    /// and is made when the first large message passes.
+    Queue(Receiver<Arc<[u8]>>, OnceLock<Arc<Recycler>>),
     Log(Log),
 }
 
@@ -55,18 +59,18 @@ struct Life {
     /// Queue flavor: the sender writers and broadcasts clone. Dropped when
     /// the stream ends, so that the channel disconnects once the last
     /// writer's own clone is dropped too.
-    seed: Option<Sender<Message>>,
+    seed: Option<Sender<Arc<[u8]>>>,
 }
 
 /// A writer's share of a stream.
 pub(crate) enum WriteEnd {
-    Queue(Sender<Message>),
+    Queue(Sender<Arc<[u8]>>),
     Log,
 }
 
 /// A reader's position in a stream.
 pub(crate) enum ReadEnd {
-    Queue(Receiver<Message>),
+    Queue(Receiver<Arc<[u8]>>),
     Log { cursor: usize },
 }
 
@@ -83,7 +87,8 @@ pub(crate) enum Delivery {
 
 /// What reading the next message found.
 pub(crate) enum Next {
-    Message(Message),
+    /// The whole message's bytes.
+    Message(Arc<[u8]>),
     End,
     TimedOut,
 }
@@ -93,7 +98,7 @@ impl Path {
         let (flavor, seed) = match mode {
             Mode::Queue(capacity) => {
                 let (tx, rx) = crossbeam_channel::bounded(capacity);
-                (Flavor::Queue(rx, Recycler::new()), Some(tx))
+                (Flavor::Queue(rx, OnceLock::new()), Some(tx))
             }
             Mode::Log => (Flavor::Log(Log::new()), None),
         };
@@ -108,6 +113,7 @@ impl Path {
             }),
             cancel: Cancel::new(),
             readers: AtomicUsize::new(0),
+            recycling: AtomicBool::new(true),
         })
     }
 
@@ -172,9 +178,34 @@ impl Path {
     fn end_stream(&self, life: &mut Life) {
         life.ended = true;
         life.seed = None;
-        if let Flavor::Log(log) = &self.flavor {
-            log.end();
+        match &self.flavor {
+            Flavor::Log(log) => log.end(),
+            Flavor::Queue(_, recycler) => {
+                // SeqCst pairs with `recycler`: a recycler made after this
+                // store is closed there, one made before is closed here.
+                self.recycling.store(false, Ordering::SeqCst);
+                if let Some(recycler) = recycler.get() {
+                    recycler.close();
+                }
+            }
         }
+    }
+
+    /// The recycler of a queue whose stream can still be written to, made
+    /// on first use; `None` for a log or once the stream has ended.
+    fn recycler(&self) -> Option<&Arc<Recycler>> {
+        let Flavor::Queue(_, cell) = &self.flavor else {
+            return None;
+        };
+        if !self.recycling.load(Ordering::SeqCst) {
+            return None;
+        }
+        let recycler = cell.get_or_init(Default::default);
+        if !self.recycling.load(Ordering::SeqCst) {
+            recycler.close();
+            return None;
+        }
+        Some(recycler)
     }
 
     /// Whether the stream has ended (its last writer closed, or the path
@@ -222,61 +253,77 @@ impl Path {
         }
     }
 
-    /// A new message holding a copy of `data`, for a writer of this path.
-    pub(crate) fn new_message(&self, data: &[u8]) -> Message {
-        match &self.flavor {
-            Flavor::Queue(_, recycler) => recycler.message(data),
-            Flavor::Log(_) => Message::copy_from_slice(data),
+    /// The bytes of a new message holding a copy of `data`, for a writer
+    /// of this path.
+    #[inline]
+    pub(crate) fn new_message(&self, data: &[u8]) -> Arc<[u8]> {
+        if Recycler::worth_keeping(data.len()) {
+            if let Some(recycler) = self.recycler() {
+                return recycler.message(data);
+            }
         }
+        Arc::from(data)
     }
 
-    /// Takes back a message a reader of this path has finished with.
-    pub(crate) fn recycle(&self, message: Message) {
-        if let Flavor::Queue(_, recycler) = &self.flavor {
-            recycler.recycle(message);
+    /// The message a reader of this path hands out for `bytes` it read.
+    #[inline]
+    pub(crate) fn received(&self, bytes: Arc<[u8]>) -> Message {
+        if Recycler::worth_keeping(bytes.len()) {
+            if let Some(recycler) = self.recycler() {
+                return Message::received(bytes, recycler);
+            }
         }
+        Message::whole(bytes)
     }
 
     /// Writes one message through a writer's share.
+    #[inline]
     pub(crate) fn write(
         &self,
         end: &WriteEnd,
-        message: Message,
+        message: Arc<[u8]>,
         deadline: Option<Instant>,
     ) -> Result<()> {
-        self.check_live()?;
         match end {
+            // The send checks for a cancel itself, inside the cancel gate.
             WriteEnd::Queue(tx) => match queue::send(tx, message, &self.cancel, true, deadline) {
                 Ok(()) => Ok(()),
-                Err(SendFailure::TimedOut) => Err(Error::TimedOut {
-                    path: self.name.to_string(),
-                }),
-                Err(SendFailure::Cancelled | SendFailure::Full) => {
-                    Err(self.check_live().err().unwrap_or(Error::StreamEnded {
-                        path: self.name.to_string(),
-                    }))
+                Err(failure) => Err(self.send_error(failure)),
+            },
+            WriteEnd::Log => {
+                self.check_live()?;
+                match &self.flavor {
+                    Flavor::Log(log) if log.append(message) => Ok(()),
+                    _ => Err(self.send_error(SendFailure::Cancelled)),
                 }
+            }
+        }
+    }
+
+    /// The error for a write that did not happen.
+    #[cold]
+    fn send_error(&self, failure: SendFailure) -> Error {
+        match failure {
+            SendFailure::TimedOut => Error::TimedOut {
+                path: self.name.to_string(),
             },
-            WriteEnd::Log => match &self.flavor {
-                Flavor::Log(log) if log.append(message) => Ok(()),
-                _ => Err(self.check_live().err().unwrap_or(Error::StreamEnded {
+            SendFailure::Cancelled | SendFailure::Full => {
+                self.check_live().err().unwrap_or(Error::StreamEnded {
                     path: self.name.to_string(),
-                })),
-            },
+                })
+            }
         }
     }
 
     /// Reads the next message at a reader's position.
+    #[inline]
     pub(crate) fn next(&self, end: &mut ReadEnd, deadline: Option<Instant>) -> Next {
         match (end, &self.flavor) {
-            (ReadEnd::Queue(rx), _) => {
-                let cancelled = self.cancel_cause().is_some();
-                match queue::recv(rx, self.cancel.wake(), cancelled, deadline) {
-                    Received::Message(message) => Next::Message(message),
-                    Received::End => Next::End,
-                    Received::TimedOut => Next::TimedOut,
-                }
-            }
+            (ReadEnd::Queue(rx), _) => match queue::recv(rx, &self.cancel, deadline) {
+                Received::Message(message) => Next::Message(message),
+                Received::End => Next::End,
+                Received::TimedOut => Next::TimedOut,
+            },
             (ReadEnd::Log { cursor }, Flavor::Log(log)) => match log.next(cursor, deadline) {
                 log::Next::Message(message) => Next::Message(message),
                 log::Next::End => Next::End,
@@ -289,7 +336,7 @@ impl Path {
     /// Delivers one broadcast message: appended to a log, or sent on a
     /// queue (waiting for room if `wait`). A stream that has ended is
     /// skipped.
-    pub(crate) fn deliver(&self, message: &Message, wait: bool) -> Delivery {
+    pub(crate) fn deliver(&self, message: &Arc<[u8]>, wait: bool) -> Delivery {
         let life = self.life.lock();
         if life.ended {
             return self.skipped();
@@ -298,7 +345,7 @@ impl Path {
             (Flavor::Log(log), _) => {
                 // Appending under `life` keeps the stream from ending between
                 // the check above and the append.
-                return if log.append(message.clone()) {
+                return if log.append(Arc::clone(message)) {
                     Delivery::Delivered
                 } else {
                     self.skipped()
@@ -307,7 +354,7 @@ impl Path {
             (Flavor::Queue(..), None) => return self.skipped(),
             (Flavor::Queue(..), Some(seed)) => {
                 // Fast path: room in the queue, no clone of the sender.
-                match queue::send(seed, message.clone(), &self.cancel, false, None) {
+                match queue::send(seed, Arc::clone(message), &self.cancel, false, None) {
                     Ok(()) => return Delivery::Delivered,
                     Err(SendFailure::Full) if wait => seed.clone(),
                     Err(SendFailure::Full) => return Delivery::Full,
@@ -318,7 +365,7 @@ impl Path {
         // Wait for room without holding `life`: our clone of the sender keeps
         // the stream from disconnecting until this message is in.
         drop(life);
-        match queue::send(&tx, message.clone(), &self.cancel, wait, None) {
+        match queue::send(&tx, Arc::clone(message), &self.cancel, wait, None) {
             Ok(()) => Delivery::Delivered,
             Err(SendFailure::Full) => Delivery::Full,
             Err(SendFailure::Cancelled | SendFailure::TimedOut) => self.skipped(),

@@ -128,7 +128,11 @@ impl Reader {
         if let Some(rest) = self.current.take().filter(|rest| !rest.is_empty()) {
             return Ok(Some(rest));
         }
-        self.next_message()
+        match self.next_bytes() {
+            Next::Message(bytes) => Ok(Some(self.path.received(bytes))),
+            Next::End => Ok(None),
+            Next::TimedOut => Err(self.timed_out_error()),
+        }
     }
 
     /// An iterator over the messages until end of stream. Errors (a
@@ -151,21 +155,31 @@ impl Reader {
         std::iter::from_fn(move || self.recv().transpose())
     }
 
-    fn next_message(&mut self) -> Result<Option<Message>> {
-        let end = self.end.as_mut().ok_or_else(|| Error::ReaderClosed {
-            path: self.path.name().to_owned(),
-        })?;
+    /// Waits for the bytes of the next message. Callers turn them into
+    /// what they return only at the end: moving a message through layers of
+    /// `Result<Option<Message>>` (72 bytes) cost more than the channel
+    /// receive itself. The caller has checked that the reader is open.
+    #[inline]
+    fn next_bytes(&mut self) -> Next {
+        let Some(end) = self.end.as_mut() else {
+            return Next::End;
+        };
         // A timeout too long to add to now is as good as none.
-        let deadline = self.timeout.and_then(|t| Instant::now().checked_add(t));
-        match self.path.next(end, deadline) {
-            Next::Message(message) => Ok(Some(message)),
-            Next::End => Ok(None),
-            Next::TimedOut => Err(Error::TimedOut {
-                path: self.path.name().to_owned(),
-            }),
+        let deadline = match self.timeout {
+            None => None,
+            Some(t) => Instant::now().checked_add(t),
+        };
+        self.path.next(end, deadline)
+    }
+
+    #[cold]
+    fn timed_out_error(&self) -> Error {
+        Error::TimedOut {
+            path: self.path.name().to_owned(),
         }
     }
 
+    #[cold]
     fn closed_error(&self) -> Error {
         Error::ReaderClosed {
             path: self.path.name().to_owned(),
@@ -182,7 +196,12 @@ impl BufRead for Reader {
         }
         let exhausted = self.current.as_ref().is_none_or(|m| m.is_empty());
         if exhausted {
-            self.current = self.next_message()?;
+            self.current = None;
+            match self.next_bytes() {
+                Next::Message(bytes) => self.current = Some(self.path.received(bytes)),
+                Next::End => return Ok(&[]),
+                Next::TimedOut => return Err(self.timed_out_error().into()),
+            }
         }
         Ok(self.current.as_deref().unwrap_or(&[]))
     }
@@ -191,9 +210,9 @@ impl BufRead for Reader {
         if let Some(current) = &mut self.current {
             current.advance(amount);
             if current.is_empty() {
-                if let Some(done) = self.current.take() {
-                    self.path.recycle(done);
-                }
+                // Dropping a large message gives its buffer back to the
+                // writers (see `Recycler`).
+                self.current = None;
             }
         }
     }

@@ -114,8 +114,9 @@ impl Writer {
     }
 
     /// Sends `message` as one message without copying its bytes: the way
-    /// to pass on a [`Message`] received from another path. An empty message
-    /// sends nothing.
+    /// to pass on a [`Message`] received from another path. (Only the rest
+    /// of a message already partly read through `Read` is copied.) An empty
+    /// message sends nothing.
     ///
     /// ```
     /// let backend = chanio::ChannelBackend::new();
@@ -136,7 +137,7 @@ impl Writer {
             return Ok(());
         }
         let deadline = self.deadline();
-        self.path.write(end, message, deadline)
+        self.path.write(end, message.into_shared(), deadline)
     }
 
     /// When a write started now must give up; a timeout too long to add
@@ -154,7 +155,7 @@ impl Writer {
     fn write_message(
         &mut self,
         len: usize,
-        make: impl FnOnce(&Path) -> Message,
+        make: impl FnOnce(&Path) -> Arc<[u8]>,
     ) -> io::Result<usize> {
         let end = self.end.as_ref().ok_or_else(|| self.closed_error())?;
         if len == 0 {
