@@ -247,6 +247,43 @@
 //!   instead of copied per reader, and a rejected write stores nothing.
 //! - Broadcast waits for room instead of silently dropping messages for
 //!   full paths, and does not scan every path under a lock.
+//! - Config is read exactly: `buffer_size = "abc"` or `persistent = "yes"`
+//!   is an error, not a silent default.
+//!
+//! ```
+//! use std::io::{ErrorKind, Write};
+//! use chanio::ChannelBackend;
+//!
+//! // The stream ends at the last writer's close, not the first.
+//! let backend = ChannelBackend::new();
+//! let mut reader = backend.new_reader("jobs")?;
+//! let mut first = backend.new_writer("jobs")?;
+//! let mut second = first.try_clone()?;
+//! first.close()?;
+//! second.write_all(b"still open")?;
+//! drop(second);
+//! assert_eq!(reader.recv()?.unwrap(), b"still open");
+//! assert_eq!(reader.recv()?, None);
+//!
+//! // A write after delete is an error, not a panic.
+//! let mut writer = backend.new_writer("gone")?;
+//! backend.delete("gone")?;
+//! assert_eq!(writer.write(b"x").unwrap_err().kind(), ErrorKind::BrokenPipe);
+//!
+//! // A late persistent reader gets each message once, one per read.
+//! let logs = ChannelBackend::builder().persistent(true).build();
+//! let mut w = logs.new_writer("log")?;
+//! w.write_all(b"one")?;
+//! w.write_all(b"two")?;
+//! let mut late = logs.new_reader("log")?;
+//! w.close()?;
+//! let replay: Vec<_> = late.messages().collect::<Result<_, _>>()?;
+//! assert_eq!(replay, [chanio::Message::from("one"), chanio::Message::from("two")]);
+//!
+//! // Bad config is refused.
+//! assert!(ChannelBackend::from_config([("buffer_size", "abc")]).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
