@@ -92,10 +92,4 @@ impl Log {
             }
         }
     }
-
-    /// How many messages the log holds.
-    #[allow(dead_code)]
-    pub(crate) fn len(&self) -> usize {
-        self.state.lock().messages.len()
-    }
 }

@@ -73,11 +73,6 @@ impl Message {
 
     /// The bytes to put in a queue or log: shared if nothing of the message
     /// has been read, else a copy of what is left.
-    pub(crate) fn into_shared(self) -> Arc<[u8]> {
-        self.shared()
-    }
-
-    /// Like [`into_shared`](Message::into_shared), for a borrowed message.
     pub(crate) fn shared(&self) -> Arc<[u8]> {
         if self.start == 0 {
             Arc::clone(&self.bytes)

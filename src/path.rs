@@ -208,13 +208,6 @@ impl Path {
         Some(recycler)
     }
 
-    /// Whether the stream has ended (its last writer closed, or the path
-    /// was cancelled).
-    #[allow(dead_code)]
-    pub(crate) fn has_ended(&self) -> bool {
-        self.life.lock().ended
-    }
-
     /// Ends the stream and wakes every thread blocked on the path. Readers
     /// still read what was queued; writers get `cause`'s error.
     pub(crate) fn cancel(&self, cause: Cause) {

@@ -137,7 +137,7 @@ impl Writer {
             return Ok(());
         }
         let deadline = self.deadline();
-        self.path.write(end, message.into_shared(), deadline)
+        self.path.write(end, message.shared(), deadline)
     }
 
     /// When a write started now must give up; a timeout too long to add
