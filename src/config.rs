@@ -109,6 +109,11 @@ impl fmt::Debug for Config {
     }
 }
 
+/// The largest buffer size a queue-mode path may have. A path's queue
+/// allocates room for all its messages when the path is created, so a size
+/// past this is refused rather than risking an out-of-memory abort.
+pub const MAX_BUFFER_SIZE: usize = 1 << 20;
+
 /// The channel backend's config keys.
 pub(crate) const BUFFER_SIZE: &str = "buffer_size";
 pub(crate) const PERSISTENT: &str = "persistent";

@@ -290,27 +290,19 @@
 
 mod backend;
 mod broadcast;
-mod cancel;
 mod channel;
 mod config;
 mod error;
-mod log;
 mod message;
-mod path;
-mod paths;
-mod queue;
-mod reader;
+mod recycle;
 mod registry;
-mod writer;
 
 pub use backend::{Backend, Feature, Features, ReadStream, WriteStream};
-pub use broadcast::{BroadcastReport, Broadcaster};
-pub use channel::{Builder, ChannelBackend, DEFAULT_BUFFER_SIZE, MAX_BUFFER_SIZE};
-pub use config::Config;
+pub use broadcast::BroadcastReport;
+pub use channel::{Broadcaster, Builder, ChannelBackend, DEFAULT_BUFFER_SIZE, Reader, Writer};
+pub use config::{Config, MAX_BUFFER_SIZE};
 pub use error::{Error, Result};
 pub use message::Message;
-pub use reader::Reader;
 pub use registry::{
     CHANNEL, Factory, Registry, backends, is_registered, open, register, unregister,
 };
-pub use writer::Writer;

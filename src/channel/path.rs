@@ -12,12 +12,13 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
-use crate::cancel::Cancel;
-pub(crate) use crate::cancel::Cause;
+use crate::channel::cancel::Cancel;
+pub(crate) use crate::channel::cancel::Cause;
+use crate::channel::log::{self, Log};
+use crate::channel::queue::{self, Received, SendFailure};
 use crate::error::{Error, Result};
-use crate::log::{self, Log};
-use crate::message::{Message, Recycler};
-use crate::queue::{self, Received, SendFailure};
+use crate::message::Message;
+use crate::recycle::Recycler;
 
 /// How a stream stores its messages.
 #[derive(Clone, Copy, Debug)]

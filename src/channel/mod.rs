@@ -1,25 +1,32 @@
-//! [`ChannelBackend`] and its [`Builder`].
+//! The in-process backend: [`ChannelBackend`] and its [`Builder`], and the
+//! paths, queues, logs and handles behind it.
+
+mod broadcaster;
+mod cancel;
+mod log;
+mod path;
+mod paths;
+mod queue;
+mod reader;
+mod writer;
+
+pub use broadcaster::Broadcaster;
+pub use reader::Reader;
+pub use writer::Writer;
 
 use std::fmt;
 use std::sync::Arc;
 
 use crate::backend::{Backend, Feature, Features, ReadStream, WriteStream};
-use crate::broadcast::{self, BroadcastReport, Broadcaster};
-use crate::config::{self, Config};
+use crate::broadcast::BroadcastReport;
+use crate::channel::path::Mode;
+use crate::channel::paths::Paths;
+use crate::config::{self, Config, MAX_BUFFER_SIZE};
 use crate::error::{Error, Result, check_path};
 use crate::message::Message;
-use crate::path::Mode;
-use crate::paths::Paths;
-use crate::reader::Reader;
-use crate::writer::Writer;
 
 /// The default number of messages a queue-mode path holds.
 pub const DEFAULT_BUFFER_SIZE: usize = 100;
-
-/// The largest buffer size a queue-mode path may have. A path's queue
-/// allocates room for all its messages when the path is created, so a size
-/// past this is refused rather than risking an out-of-memory abort.
-pub const MAX_BUFFER_SIZE: usize = 1 << 20;
 
 /// Named in-process byte streams: the backend.
 ///
@@ -312,7 +319,7 @@ impl ChannelBackend {
         if data.is_empty() {
             return Ok(0);
         }
-        broadcast::deliver_all(&targets, &Message::copy_from_slice(data))
+        broadcaster::deliver_all(&targets, &Message::copy_from_slice(data))
     }
 
     /// Like [`broadcast`](ChannelBackend::broadcast) but never blocks: paths
@@ -336,7 +343,7 @@ impl ChannelBackend {
         if data.is_empty() {
             return Ok(BroadcastReport::default());
         }
-        broadcast::try_deliver_all(&targets, &Message::copy_from_slice(data))
+        broadcaster::try_deliver_all(&targets, &Message::copy_from_slice(data))
     }
 
     /// A [`Broadcaster`] for `prefix`: repeated broadcasts that look the

@@ -5,9 +5,9 @@ use std::io::{self, BufRead, Read};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::channel::path::{Next, Path, ReadEnd};
 use crate::error::{Error, Result};
 use crate::message::Message;
-use crate::path::{Next, Path, ReadEnd};
 
 /// Reads messages from one path.
 ///

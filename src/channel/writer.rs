@@ -5,9 +5,9 @@ use std::io::{self, IoSlice, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::channel::path::{Path, WriteEnd};
 use crate::error::{Error, Result};
 use crate::message::Message;
-use crate::path::{Path, WriteEnd};
 
 /// Writes messages to one path: each `write` sends one message.
 ///

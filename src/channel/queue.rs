@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, TrySendError};
 
-use crate::cancel::{Cancel, Never};
+use crate::channel::cancel::{Cancel, Never};
 
 /// Why a send did not happen.
 pub(crate) enum SendFailure {

@@ -11,10 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::channel::MAX_BUFFER_SIZE;
-use crate::config;
+use crate::channel::path::{Cause, Mode, Path};
+use crate::config::{self, MAX_BUFFER_SIZE};
 use crate::error::{Error, Result};
-use crate::path::{Cause, Mode, Path};
 
 pub(crate) struct Paths {
     /// Protects the index and whether the backend is closed.
