@@ -103,6 +103,39 @@ impl Config {
     }
 }
 
+/// The pairs by value, so that a `Config` can be handed to
+/// [`open`](crate::open) or
+/// [`ChannelBackend::from_config`](crate::ChannelBackend::from_config)
+/// as it is:
+///
+/// ```
+/// let backend = chanio::open("channel", chanio::Config::new())?;
+/// let channels = chanio::ChannelBackend::from_config(chanio::Config::new())?;
+/// assert_eq!(channels.buffer_size(), chanio::DEFAULT_BUFFER_SIZE);
+/// let mut config = chanio::Config::new();
+/// config.set("persistent", "true");
+/// assert!(chanio::ChannelBackend::from_config(&config)?.is_persistent());
+/// # drop(backend);
+/// # Ok::<(), chanio::Error>(())
+/// ```
+impl IntoIterator for Config {
+    type Item = (String, String);
+    type IntoIter = std::collections::btree_map::IntoIter<String, String>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Config {
+    type Item = (&'a String, &'a String);
+    type IntoIter = std::collections::btree_map::Iter<'a, String, String>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter()
+    }
+}
+
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.entries.iter()).finish()

@@ -111,6 +111,66 @@ pub enum Error {
         path: String,
     },
 
+    /// A writer of the stream was dropped while its thread was panicking, so
+    /// what was written may stop short. Readers get everything written,
+    /// then this error where they would have seen end of stream.
+    #[error(
+        "a writer of {path:?} panicked: the stream may be cut short, so it has no clean end"
+    )]
+    WriterPanicked {
+        /// The stream's path.
+        path: String,
+    },
+
+    /// A write found no reader left and none can come any more: every
+    /// handle of the backend is gone, so nobody can open a reader.
+    #[error(
+        "no reader is left on {path:?} and none can come: the backend's last handle was dropped"
+    )]
+    NoReaders {
+        /// The stream's path.
+        path: String,
+    },
+
+    /// A persistent reader fell behind: retention dropped `skipped`
+    /// messages it had not read. Nothing was consumed; the next read goes
+    /// on from the oldest message still kept.
+    #[error(
+        "the reader of {path:?} lagged: {skipped} messages were dropped by retention before it read them"
+    )]
+    Lagged {
+        /// The stream's path.
+        path: String,
+        /// How many messages the reader missed.
+        skipped: u64,
+    },
+
+    /// `new_reader_at` was asked for an offset past the next one to be
+    /// written.
+    #[error(
+        "offset {offset} of {path:?} is out of range: the next message to be written has offset {next}"
+    )]
+    OffsetOutOfRange {
+        /// The stream's path.
+        path: String,
+        /// The offset asked for.
+        offset: u64,
+        /// The offset the next message will have.
+        next: u64,
+    },
+
+    /// A backend could not reach its server, or lost its connection.
+    #[error("connection to {url} failed: {message}")]
+    Connection {
+        /// The server's address, as configured.
+        url: String,
+        /// What went wrong.
+        message: String,
+        /// The kind of the underlying I/O failure, which the `io::Error`
+        /// made from this error has too.
+        kind: io::ErrorKind,
+    },
+
     /// The backend does not offer this operation.
     #[error("the {backend} backend does not support {operation}")]
     NotSupported {
@@ -138,7 +198,12 @@ impl Error {
             Error::WriterClosed { .. }
             | Error::StreamEnded { .. }
             | Error::PathDeleted { .. }
+            | Error::NoReaders { .. }
             | Error::BackendClosed => io::ErrorKind::BrokenPipe,
+            Error::WriterPanicked { .. } => io::ErrorKind::UnexpectedEof,
+            Error::Lagged { .. } => io::ErrorKind::Other,
+            Error::OffsetOutOfRange { .. } => io::ErrorKind::InvalidInput,
+            Error::Connection { kind, .. } => *kind,
             Error::InvalidPath { .. }
             | Error::InvalidConfig { .. }
             | Error::InvalidBackendName { .. } => io::ErrorKind::InvalidInput,

@@ -24,6 +24,22 @@ use crate::recycle::Recycler;
 /// assert_eq!(message.len(), 5);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Equality, order and hash are those of the bytes, so a `Message`
+/// compares with the byte and text types directly and can key a map:
+///
+/// ```
+/// use std::collections::HashSet;
+/// use chanio::Message;
+/// let message = Message::from("hello");
+/// assert!(message == "hello" && message == *"hello" && message == b"hello");
+/// assert!(message == b"hello".to_vec() && message == *b"hello" && message == b"hello"[..]);
+/// assert!("hello" == message && b"hello".as_slice() == message);
+/// assert!(Message::from("a") < Message::from("b"));
+/// let seen: HashSet<Message> = ["x", "y", "x"].into_iter().map(Message::from).collect();
+/// assert_eq!(seen.len(), 2);
+/// assert!(seen.contains(b"x".as_slice()));
+/// ```
 #[derive(Clone)]
 pub struct Message {
     /// The bytes of the whole message, as queues and logs carry them.
@@ -153,6 +169,9 @@ impl From<Arc<[u8]>> for Message {
     }
 }
 
+// Equality, order and hash are all over the bytes the message holds now
+// (what is left of a partly read one), as `Deref` shows them.
+
 impl PartialEq for Message {
     fn eq(&self, other: &Message) -> bool {
         self.as_bytes() == other.as_bytes()
@@ -161,22 +180,57 @@ impl PartialEq for Message {
 
 impl Eq for Message {}
 
-impl PartialEq<[u8]> for Message {
-    fn eq(&self, other: &[u8]) -> bool {
-        self.as_bytes() == other
+impl PartialOrd for Message {
+    fn partial_cmp(&self, other: &Message) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
-impl PartialEq<&[u8]> for Message {
-    fn eq(&self, other: &&[u8]) -> bool {
-        self.as_bytes() == *other
+impl Ord for Message {
+    fn cmp(&self, other: &Message) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
     }
 }
 
-impl<const N: usize> PartialEq<&[u8; N]> for Message {
-    fn eq(&self, other: &&[u8; N]) -> bool {
-        self.as_bytes() == other.as_slice()
+impl std::hash::Hash for Message {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
     }
+}
+
+impl std::borrow::Borrow<[u8]> for Message {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+/// `Message == other` and `other == Message` for a byte-like type.
+macro_rules! bytes_eq {
+    ($($(#[$meta:meta])* [$($generics:tt)*] $other:ty => |$o:ident| $bytes:expr;)*) => {$(
+        impl<$($generics)*> PartialEq<$other> for Message {
+            fn eq(&self, $o: &$other) -> bool {
+                self.as_bytes() == $bytes
+            }
+        }
+
+        impl<$($generics)*> PartialEq<Message> for $other {
+            fn eq(&self, message: &Message) -> bool {
+                let $o = self;
+                message.as_bytes() == $bytes
+            }
+        }
+    )*};
+}
+
+bytes_eq! {
+    [] [u8] => |other| other;
+    ['a] &'a [u8] => |other| *other;
+    [] Vec<u8> => |other| other.as_slice();
+    [const N: usize] [u8; N] => |other| other.as_slice();
+    [const N: usize] &[u8; N] => |other| other.as_slice();
+    [] str => |other| other.as_bytes();
+    ['a] &'a str => |other| other.as_bytes();
+    [] String => |other| other.as_bytes();
 }
 
 impl fmt::Debug for Message {
