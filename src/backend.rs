@@ -5,7 +5,8 @@ use std::any::Any;
 use std::fmt;
 use std::io;
 
-use crate::error::Result;
+use crate::broadcast::BroadcastReport;
+use crate::error::{Error, Result};
 
 /// A storage backend: named streams that can be written, read, listed and
 /// deleted.
@@ -55,6 +56,33 @@ pub trait Backend: Send + Sync {
     fn close(&self) -> Result<()>;
     /// What this backend can do.
     fn features(&self) -> Features;
+    /// Sends `data` as one message to every path whose name starts with
+    /// `prefix`, waiting for room; returns how many paths got it. Backends
+    /// without [`Feature::Broadcast`] return [`Error::NotSupported`] (the
+    /// default).
+    fn broadcast(&self, prefix: &str, data: &[u8]) -> Result<usize> {
+        let _ = (prefix, data);
+        Err(self.not_supported("broadcast"))
+    }
+    /// Like [`broadcast`](Backend::broadcast) but never blocks: paths with
+    /// no room are skipped and named in the report. The default is
+    /// [`Error::NotSupported`].
+    fn try_broadcast(&self, prefix: &str, data: &[u8]) -> Result<BroadcastReport> {
+        let _ = (prefix, data);
+        Err(self.not_supported("try_broadcast"))
+    }
+    /// The name this backend is known by (`"channel"`, say), for error
+    /// messages.
+    fn name(&self) -> &str {
+        "custom"
+    }
+    /// The error an operation this backend lacks returns.
+    fn not_supported(&self, operation: &str) -> Error {
+        Error::NotSupported {
+            backend: self.name().to_owned(),
+            operation: operation.to_owned(),
+        }
+    }
     /// The backend as `Any`, to reach its own type with `downcast_ref`.
     fn as_any(&self) -> &dyn Any;
 }

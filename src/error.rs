@@ -114,9 +114,7 @@ pub enum Error {
     /// A writer of the stream was dropped while its thread was panicking, so
     /// what was written may stop short. Readers get everything written,
     /// then this error where they would have seen end of stream.
-    #[error(
-        "a writer of {path:?} panicked: the stream may be cut short, so it has no clean end"
-    )]
+    #[error("a writer of {path:?} panicked: the stream may be cut short, so it has no clean end")]
     WriterPanicked {
         /// The stream's path.
         path: String,

@@ -213,3 +213,63 @@ fn a_factory_may_use_the_registry_itself() {
     assert!(backend.is_ok());
     chanio::unregister("nested-test-backend");
 }
+
+/// A backend with only the required methods, to see the trait's defaults.
+struct Minimal;
+
+impl Backend for Minimal {
+    fn new_writer(&self, _: &str) -> chanio::Result<Box<dyn chanio::WriteStream>> {
+        Err(Error::BackendClosed)
+    }
+    fn new_reader(&self, _: &str) -> chanio::Result<Box<dyn chanio::ReadStream>> {
+        Err(Error::BackendClosed)
+    }
+    fn exists(&self, _: &str) -> chanio::Result<bool> {
+        Ok(false)
+    }
+    fn delete(&self, _: &str) -> chanio::Result<()> {
+        Ok(())
+    }
+    fn list(&self, _: &str) -> chanio::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+    fn close(&self) -> chanio::Result<()> {
+        Ok(())
+    }
+    fn features(&self) -> chanio::Features {
+        chanio::Features::none().with(Feature::ReadWrite)
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+#[test]
+fn broadcast_through_dyn_backend_works_on_channel_and_is_not_supported_by_default() {
+    let channel: Box<dyn Backend> = chanio::open("channel", Config::new()).unwrap();
+    let mut subscriber = channel.new_reader("news/a").unwrap();
+    assert_eq!(channel.broadcast("news/", b"headline").unwrap(), 1);
+    assert_eq!(
+        channel.try_broadcast("news/", b"more").unwrap().delivered,
+        1
+    );
+    let mut got = [0u8; 8];
+    assert_eq!(subscriber.read(&mut got).unwrap(), 8);
+    assert_eq!(&got, b"headline");
+
+    let minimal: &dyn Backend = &Minimal;
+    match minimal.broadcast("news/", b"x") {
+        Err(Error::NotSupported { backend, operation }) => {
+            assert_eq!(
+                (backend.as_str(), operation.as_str()),
+                ("custom", "broadcast")
+            );
+        }
+        other => panic!("expected NotSupported, got {other:?}"),
+    }
+    assert!(matches!(
+        minimal.try_broadcast("news/", b"x"),
+        Err(Error::NotSupported { .. })
+    ));
+    assert_eq!(channel.name(), "channel");
+}

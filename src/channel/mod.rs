@@ -406,6 +406,18 @@ impl Backend for ChannelBackend {
         .collect()
     }
 
+    fn broadcast(&self, prefix: &str, data: &[u8]) -> Result<usize> {
+        ChannelBackend::broadcast(self, prefix, data)
+    }
+
+    fn try_broadcast(&self, prefix: &str, data: &[u8]) -> Result<BroadcastReport> {
+        ChannelBackend::try_broadcast(self, prefix, data)
+    }
+
+    fn name(&self) -> &str {
+        crate::registry::CHANNEL
+    }
+
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }
