@@ -150,7 +150,37 @@ pub const MAX_BUFFER_SIZE: usize = 1 << 20;
 /// The channel backend's config keys.
 pub(crate) const BUFFER_SIZE: &str = "buffer_size";
 pub(crate) const PERSISTENT: &str = "persistent";
-pub(crate) const CHANNEL_KEYS: &[&str] = &[BUFFER_SIZE, PERSISTENT];
+pub(crate) const RETAIN_MESSAGES: &str = "retain_messages";
+pub(crate) const RETAIN_BYTES: &str = "retain_bytes";
+pub(crate) const CHANNEL_KEYS: &[&str] = &[BUFFER_SIZE, PERSISTENT, RETAIN_MESSAGES, RETAIN_BYTES];
+
+/// Reads a retention bound: decimal digits only, at least 1.
+pub(crate) fn parse_retention(key: &str, value: &str) -> Result<u64> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid_retention(key, value));
+    }
+    match value.parse::<u64>() {
+        Ok(bound) if bound >= 1 => Ok(bound),
+        _ => Err(invalid_retention(key, value)),
+    }
+}
+
+pub(crate) fn invalid_retention(key: &str, value: &str) -> Error {
+    Error::InvalidConfig {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        expected: format!("a whole number from 1 to {} in decimal digits", u64::MAX),
+    }
+}
+
+pub(crate) fn retention_needs_persistent(key: &str, value: &str) -> Error {
+    Error::InvalidConfig {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        expected: "retention only with persistent = true (a queue keeps nothing to retain)"
+            .to_owned(),
+    }
+}
 
 /// Reads a buffer size: decimal digits only (no sign, no spaces), at most
 /// `max`.

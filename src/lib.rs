@@ -299,7 +299,9 @@ mod registry;
 
 pub use backend::{Backend, Feature, Features, ReadStream, WriteStream};
 pub use broadcast::BroadcastReport;
-pub use channel::{Broadcaster, Builder, ChannelBackend, DEFAULT_BUFFER_SIZE, Reader, Writer};
+pub use channel::{
+    Broadcaster, Builder, ChannelBackend, DEFAULT_BUFFER_SIZE, PathStats, Reader, Start, Writer,
+};
 pub use config::{Config, MAX_BUFFER_SIZE};
 pub use error::{Error, Result};
 pub use message::Message;

@@ -94,6 +94,18 @@ impl Message {
         }
     }
 
+    /// Whether no byte of the message has been consumed yet.
+    pub(crate) fn is_untouched(&self) -> bool {
+        self.start == 0
+    }
+
+    /// The whole message's bytes, to hand back to a queue: the buffer does
+    /// not go to the recycler, since it is not free.
+    pub(crate) fn into_bytes(mut self) -> Arc<[u8]> {
+        self.home = None;
+        std::mem::take(&mut self.bytes)
+    }
+
     /// Copies the bytes of several slices into one new buffer.
     pub(crate) fn concat(parts: &[std::io::IoSlice<'_>]) -> Arc<[u8]> {
         let total = parts.iter().map(|p| p.len()).sum();

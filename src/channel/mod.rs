@@ -2,16 +2,20 @@
 //! paths, queues, logs and handles behind it.
 
 mod broadcaster;
-mod cancel;
+mod handoff;
 mod log;
 mod path;
 mod paths;
 mod queue;
 mod reader;
+mod state;
+mod stats;
+mod wait;
 mod writer;
 
 pub use broadcaster::Broadcaster;
-pub use reader::Reader;
+pub use reader::{Reader, Start};
+pub use stats::PathStats;
 pub use writer::Writer;
 
 use std::fmt;
@@ -19,7 +23,8 @@ use std::sync::Arc;
 
 use crate::backend::{Backend, Feature, Features, ReadStream, WriteStream};
 use crate::broadcast::BroadcastReport;
-use crate::channel::path::Mode;
+use crate::channel::log::Retention;
+use crate::channel::path::{self as path_, Mode};
 use crate::channel::paths::Paths;
 use crate::config::{self, Config, MAX_BUFFER_SIZE};
 use crate::error::{Error, Result, check_path};
@@ -71,6 +76,7 @@ pub struct ChannelBackend {
 pub struct Builder {
     buffer_size: usize,
     persistent: bool,
+    retention: Retention,
 }
 
 impl Default for Builder {
@@ -78,6 +84,7 @@ impl Default for Builder {
         Builder {
             buffer_size: DEFAULT_BUFFER_SIZE,
             persistent: false,
+            retention: Retention::default(),
         }
     }
 }
@@ -101,8 +108,26 @@ impl Builder {
         self
     }
 
-    /// The backend, after checking the settings.
-    pub fn try_build(self) -> Result<ChannelBackend> {
+    /// Persistent mode: keep at most this many messages per path. When an
+    /// append makes a log longer, its oldest messages are dropped (readers
+    /// that had not read them learn it from [`Error::Lagged`]). Unbounded
+    /// by default; at least 1, and only with [`persistent(true)`](Builder::persistent).
+    pub fn retain_messages(mut self, messages: u64) -> Builder {
+        self.retention.messages = Some(messages);
+        self
+    }
+
+    /// Persistent mode: keep at most this many bytes of messages per path,
+    /// dropping the oldest messages to fit (the newest is always kept, even
+    /// if it alone is larger). Unbounded by default; at least 1, and only
+    /// with [`persistent(true)`](Builder::persistent).
+    pub fn retain_bytes(mut self, bytes: u64) -> Builder {
+        self.retention.bytes = Some(bytes);
+        self
+    }
+
+    /// What is wrong with these settings, if anything.
+    fn check(&self) -> Result<()> {
         if !self.persistent && self.buffer_size > MAX_BUFFER_SIZE {
             return Err(Error::InvalidConfig {
                 key: config::BUFFER_SIZE.to_owned(),
@@ -110,20 +135,41 @@ impl Builder {
                 expected: format!("a buffer size from 0 to {MAX_BUFFER_SIZE}"),
             });
         }
+        let bounds = [
+            (config::RETAIN_MESSAGES, self.retention.messages),
+            (config::RETAIN_BYTES, self.retention.bytes),
+        ];
+        for (key, bound) in bounds {
+            let Some(bound) = bound else { continue };
+            if !self.persistent {
+                return Err(config::retention_needs_persistent(key, &bound.to_string()));
+            }
+            if bound == 0 {
+                return Err(config::invalid_retention(key, "0"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The backend, after checking the settings.
+    pub fn try_build(self) -> Result<ChannelBackend> {
+        self.check()?;
         Ok(self.build())
     }
 
-    /// The backend. Never fails; a buffer size past [`MAX_BUFFER_SIZE`] is
-    /// reported when a path is created (use
+    /// The backend. Never fails; settings it cannot use (a buffer size past
+    /// [`MAX_BUFFER_SIZE`], retention without persistence or of 0) are
+    /// reported as [`Error::InvalidConfig`] when a path is created (use
     /// [`try_build`](Builder::try_build) to find out at once).
     pub fn build(self) -> ChannelBackend {
         let mode = if self.persistent {
-            Mode::Log
+            Mode::Log(self.retention)
         } else {
             Mode::Queue(self.buffer_size)
         };
+        let invalid = self.check().err();
         ChannelBackend {
-            paths: Arc::new(Paths::new(mode)),
+            paths: Arc::new(Paths::new(mode, invalid)),
             buffer_size: self.buffer_size,
             persistent: self.persistent,
         }
@@ -195,6 +241,15 @@ impl ChannelBackend {
         if let Some(value) = config.get(config::PERSISTENT) {
             builder = builder.persistent(config::parse_flag(config::PERSISTENT, value)?);
         }
+        for key in [config::RETAIN_MESSAGES, config::RETAIN_BYTES] {
+            if let Some(value) = config.get(key) {
+                let bound = config::parse_retention(key, value)?;
+                builder = match key {
+                    config::RETAIN_MESSAGES => builder.retain_messages(bound),
+                    _ => builder.retain_bytes(bound),
+                };
+            }
+        }
         builder.try_build()
     }
 
@@ -215,17 +270,89 @@ impl ChannelBackend {
     pub fn new_writer(&self, path: &str) -> Result<Writer> {
         check_path(path)?;
         self.paths.with_path(path, |state| {
-            let end = state.add_writer()?;
-            Ok(Writer::new(Arc::clone(state), end))
+            let slot = state.add_writer()?;
+            Ok(Writer::new(Arc::clone(state), slot))
         })
     }
 
     /// A reader for `path`, creating the path if needed. A reader opened
-    /// before any writer waits for one.
+    /// before any writer waits for one. In persistent mode it starts at the
+    /// oldest message kept.
     pub fn new_reader(&self, path: &str) -> Result<Reader> {
+        self.open_reader(path, path_::Start::Oldest)
+    }
+
+    /// A reader for `path` that starts where `start` says (persistent
+    /// mode), creating the path if needed.
+    ///
+    /// - [`Start::Oldest`]: the oldest message kept, as `new_reader`.
+    /// - [`Start::Latest`]: only messages appended after this call.
+    /// - [`Start::Offset(n)`](Start::Offset): the message at offset `n`.
+    ///   Below the oldest kept, the first read is
+    ///   [`Error::Lagged`](crate::Error::Lagged) with the gap; exactly the
+    ///   next offset waits for that message; past it, this call fails with
+    ///   [`Error::OffsetOutOfRange`](crate::Error::OffsetOutOfRange).
+    ///
+    /// In queue mode `Start::Oldest` is `new_reader`, and the others are
+    /// [`Error::NotSupported`](crate::Error::NotSupported): a queue has no
+    /// positions to start from.
+    ///
+    /// ```
+    /// use chanio::{ChannelBackend, Error, Start};
+    /// let backend = ChannelBackend::builder().persistent(true).build();
+    /// let mut writer = backend.new_writer("events")?;
+    /// for event in ["a", "b", "c"] {
+    ///     writer.send(event.into())?;
+    /// }
+    /// let mut from_b = backend.new_reader_at("events", Start::Offset(1))?;
+    /// assert_eq!(from_b.recv()?.unwrap(), "b");
+    ///
+    /// let mut live = backend.new_reader_at("events", Start::Latest)?;
+    /// writer.send("d".into())?;
+    /// assert_eq!(live.recv()?.unwrap(), "d");
+    ///
+    /// assert!(matches!(
+    ///     backend.new_reader_at("events", Start::Offset(9)),
+    ///     Err(Error::OffsetOutOfRange { offset: 9, next: 4, .. })
+    /// ));
+    /// # Ok::<(), chanio::Error>(())
+    /// ```
+    pub fn new_reader_at(&self, path: &str, start: Start) -> Result<Reader> {
+        let start = match start {
+            Start::Oldest => path_::Start::Oldest,
+            _ if !self.persistent => {
+                check_path(path)?;
+                return Err(Error::NotSupported {
+                    backend: crate::registry::CHANNEL.to_owned(),
+                    operation: format!("new_reader_at({start:?}) in queue mode"),
+                });
+            }
+            Start::Latest => path_::Start::Latest,
+            Start::Offset(offset) => path_::Start::Offset(offset),
+        };
+        self.open_reader(path, start)
+    }
+
+    fn open_reader(&self, path: &str, start: path_::Start) -> Result<Reader> {
         check_path(path)?;
-        self.paths
-            .with_path(path, |state| Ok(Reader::new(Arc::clone(state))))
+        self.paths.with_path(path, |state| {
+            let (slot, cursor) = state.add_reader(start)?;
+            Ok(Reader::new(Arc::clone(state), slot, cursor))
+        })
+    }
+
+    /// What `path` holds and who waits on it now, and what has passed
+    /// through it; `None` if the path does not exist. See [`PathStats`].
+    pub fn stats(&self, path: &str) -> Result<Option<PathStats>> {
+        check_path(path)?;
+        self.paths.stats(path)
+    }
+
+    /// [`stats`](ChannelBackend::stats) of every path whose name starts
+    /// with `prefix` (`""`: every path), sorted by name. Costs in
+    /// proportion to the matches, like [`list`](ChannelBackend::list).
+    pub fn stats_all(&self, prefix: &str) -> Result<Vec<(String, PathStats)>> {
+        self.paths.stats_all(prefix)
     }
 
     /// Whether `path` exists (was created and not deleted).
@@ -319,7 +446,7 @@ impl ChannelBackend {
         if data.is_empty() {
             return Ok(0);
         }
-        broadcaster::deliver_all(&targets, &Message::copy_from_slice(data))
+        broadcaster::deliver_all(&targets, &Message::copy_from_slice(data).shared())
     }
 
     /// Like [`broadcast`](ChannelBackend::broadcast) but never blocks: paths
@@ -343,7 +470,7 @@ impl ChannelBackend {
         if data.is_empty() {
             return Ok(BroadcastReport::default());
         }
-        broadcaster::try_deliver_all(&targets, &Message::copy_from_slice(data))
+        broadcaster::try_deliver_all(&targets, &Message::copy_from_slice(data).shared())
     }
 
     /// A [`Broadcaster`] for `prefix`: repeated broadcasts that look the

@@ -1,120 +1,134 @@
-//! One path's state: its stream's flavor (queue or log), its writer count,
-//! and the cancel signal that `delete` and backend `close` fire.
+//! One path: its stream's flavor (a queue, a hand-off or a log), its state
+//! word, and its life — the writers and readers it has, the end of its
+//! stream, and its cancellation by `delete`, `close` or the loss of every
+//! backend handle.
 //!
-//! `Writer`, `Reader` and broadcast hold an `Arc<Path>`; the registry holds
-//! another until the path is deleted. When the last of them goes, the path's
-//! queued messages are freed.
+//! `Writer`, `Reader` and broadcasts hold an `Arc<Path>`; the registry
+//! holds another until the path is deleted.
+//!
+//! # How a stream stops
+//!
+//! Every way a stream stops goes through the same two steps on the state
+//! word (see `state.rs`): set the closing bit, wait until every send that
+//! got in before has landed, then set the final bit and wake every blocked
+//! thread. The ordinary end (the last writer going, once no broadcast holds
+//! the stream open) and cancellation (`delete`, `close`, no reader left
+//! once the backend is gone) differ only in what they record.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
-use crate::channel::cancel::Cancel;
-pub(crate) use crate::channel::cancel::Cause;
-use crate::channel::log::{self, Log};
-use crate::channel::queue::{self, Received, SendFailure};
+use crate::channel::handoff::Handoff;
+use crate::channel::log::{self, Log, Retention};
+use crate::channel::queue::{Gate, Padded, Queue, Received, SendFailure};
+use crate::channel::state::{Cause, State};
+use crate::channel::stats::{PathStats, ReaderSlot, Totals, WriterSlot};
 use crate::error::{Error, Result};
 use crate::message::Message;
-use crate::recycle::Recycler;
+use crate::recycle::{Recycler, SpareBudget};
 
-/// How a stream stores its messages.
+/// How a backend's paths store their messages.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Mode {
     /// A bounded queue of this many messages (0: hand-off).
     Queue(usize),
     /// An append-only log every reader replays.
-    Log,
+    Log(Retention),
 }
 
 pub(crate) struct Path {
     name: Arc<str>,
+    state: State,
     flavor: Flavor,
-    /// Protects the writer count, whether the stream has ended, and the
-    /// sender new queue writers clone.
+    /// Protects the handle counts and slots, and serialises every change of
+    /// `state`. Never held while blocking; taken by opening and closing
+    /// handles, by stopping the stream, and by broadcasts that must wait.
     life: Mutex<Life>,
-    /// Fired by `delete` and backend `close`.
-    cancel: Cancel,
-    /// Open readers; once the path is cancelled and the last one goes, the
-    /// queued messages nobody can read any more are freed.
-    readers: AtomicUsize,
-    /// Whether writers may still reuse buffers: until the stream ends, after
-    /// which spare buffers would only hold memory (see `recycler`).
-    recycling: AtomicBool,
+    /// Queue flavors: the spare buffers of large messages, made when the
+    /// first one passes.
+    recycler: OnceLock<Arc<Recycler>>,
+    budget: Arc<SpareBudget>,
+    /// What broadcasts delivered here.
+    broadcasts: Padded<BroadcastCounts>,
 }
 
+// The queue flavor is the common one, and is large only because it keeps
+// the words each side writes in cache lines of their own; boxing it would
+// add a pointer chase to every send and receive.
+#[allow(clippy::large_enum_variant)]
 enum Flavor {
-    /// Readers clone this receiver and compete for messages; the recycler
-    /// passes the buffers of large messages back from readers to writers,
-    /// and is made when the first large message passes.
-    Queue(Receiver<Arc<[u8]>>, OnceLock<Arc<Recycler>>),
+    Queue(Queue),
+    Handoff(Handoff),
     Log(Log),
 }
 
+#[derive(Default)]
+struct BroadcastCounts {
+    written: AtomicU64,
+    written_bytes: AtomicU64,
+}
+
+#[derive(Default)]
 struct Life {
     writers: usize,
+    /// Broadcasts that found the path full and wait for room: they hold the
+    /// stream open as a writer would, so it does not end under them.
+    holds: usize,
     had_writer: bool,
-    ended: bool,
-    /// Queue flavor: the sender writers and broadcasts clone. Dropped when
-    /// the stream ends, so that the channel disconnects once the last
-    /// writer's own clone is dropped too.
-    seed: Option<Sender<Arc<[u8]>>>,
+    readers: usize,
+    /// Every handle of the backend is gone: no writer or reader can be
+    /// opened any more.
+    orphaned: bool,
+    writer_slots: Vec<Arc<WriterSlot>>,
+    reader_slots: Vec<Arc<ReaderSlot>>,
+    /// Counts of handles already closed.
+    retired: Totals,
 }
 
-/// A writer's share of a stream.
-pub(crate) enum WriteEnd {
-    Queue(Sender<Arc<[u8]>>),
-    Log,
-}
-
-/// A reader's position in a stream.
-pub(crate) enum ReadEnd {
-    Queue(Receiver<Arc<[u8]>>),
-    Log { cursor: usize },
+/// What reading the next message found.
+pub(crate) enum Next {
+    Message(Arc<[u8]>),
+    /// Persistent mode: this many messages were dropped before the reader
+    /// got to them.
+    Lagged(u64),
+    End,
+    /// The end of a stream a writer of which panicked.
+    Poisoned,
+    TimedOut,
 }
 
 /// What delivering a broadcast message to one path did.
 pub(crate) enum Delivery {
     Delivered,
-    /// The stream had ended (or the path was deleted): skipped, not counted.
+    /// The stream had ended or the path was cancelled: not counted.
     Skipped,
-    /// `try_broadcast` only: the queue was full.
+    /// The queue was full (or, for a hand-off, no reader was waiting).
     Full,
     /// The backend was closed meanwhile.
     BackendClosed,
 }
 
-/// What reading the next message found.
-pub(crate) enum Next {
-    /// The whole message's bytes.
-    Message(Arc<[u8]>),
-    End,
-    TimedOut,
-}
+/// Where a new reader of a log starts.
+pub(crate) use crate::channel::log::From as Start;
 
 impl Path {
-    pub(crate) fn new(name: &str, mode: Mode) -> Arc<Path> {
-        let (flavor, seed) = match mode {
-            Mode::Queue(capacity) => {
-                let (tx, rx) = crossbeam_channel::bounded(capacity);
-                (Flavor::Queue(rx, OnceLock::new()), Some(tx))
-            }
-            Mode::Log => (Flavor::Log(Log::new()), None),
+    pub(crate) fn new(name: &str, mode: Mode, budget: Arc<SpareBudget>) -> Arc<Path> {
+        let flavor = match mode {
+            Mode::Queue(0) => Flavor::Handoff(Handoff::new()),
+            Mode::Queue(capacity) => Flavor::Queue(Queue::new(capacity)),
+            Mode::Log(retention) => Flavor::Log(Log::new(retention)),
         };
         Arc::new(Path {
             name: Arc::from(name),
+            state: State::new(),
             flavor,
-            life: Mutex::new(Life {
-                writers: 0,
-                had_writer: false,
-                ended: false,
-                seed,
-            }),
-            cancel: Cancel::new(),
-            readers: AtomicUsize::new(0),
-            recycling: AtomicBool::new(true),
+            life: Mutex::new(Life::default()),
+            recycler: OnceLock::new(),
+            budget,
+            broadcasts: Padded(BroadcastCounts::default()),
         })
     }
 
@@ -122,129 +136,222 @@ impl Path {
         &self.name
     }
 
-    /// Why the path was cancelled, if it was.
-    pub(crate) fn cancel_cause(&self) -> Option<Cause> {
-        self.cancel.cause()
+    pub(crate) fn is_log(&self) -> bool {
+        matches!(self.flavor, Flavor::Log(_))
     }
 
-    /// The error a writer gets on a cancelled path.
-    pub(crate) fn cancel_error(&self, cause: Cause) -> Error {
-        match cause {
-            Cause::Deleted => Error::PathDeleted {
-                path: self.name.to_string(),
+    fn name_string(&self) -> String {
+        self.name.to_string()
+    }
+
+    /// The error a send gets on a path that is closing.
+    fn closing_error(&self) -> Error {
+        match self.state.cause() {
+            Some(Cause::Deleted) => Error::PathDeleted {
+                path: self.name_string(),
             },
-            Cause::BackendClosed => Error::BackendClosed,
+            Some(Cause::BackendClosed) => Error::BackendClosed,
+            Some(Cause::NoReaders) => Error::NoReaders {
+                path: self.name_string(),
+            },
+            None => Error::StreamEnded {
+                path: self.name_string(),
+            },
         }
     }
 
-    fn check_live(&self) -> Result<()> {
-        match self.cancel_cause() {
-            None => Ok(()),
-            Some(cause) => Err(self.cancel_error(cause)),
-        }
-    }
+    // ---------------------------------------------------------------------
+    // Handles
 
-    /// Counts a new writer in; fails if the stream has ended.
-    pub(crate) fn add_writer(&self) -> Result<WriteEnd> {
-        self.check_live()?;
+    /// Counts a new writer in; fails if the stream has stopped.
+    pub(crate) fn add_writer(&self) -> Result<Arc<WriterSlot>> {
         let mut life = self.life.lock();
-        if life.ended {
-            return Err(Error::StreamEnded {
-                path: self.name.to_string(),
-            });
+        if self.state.is_closing() {
+            return Err(self.closing_error());
         }
-        let end = match (&self.flavor, &life.seed) {
-            (Flavor::Queue(..), Some(seed)) => WriteEnd::Queue(seed.clone()),
-            (Flavor::Queue(..), None) => {
-                return Err(Error::StreamEnded {
-                    path: self.name.to_string(),
-                });
-            }
-            (Flavor::Log(_), _) => WriteEnd::Log,
-        };
+        let slot = Arc::new(WriterSlot::default());
         life.writers += 1;
         life.had_writer = true;
-        Ok(end)
+        life.writer_slots.push(Arc::clone(&slot));
+        Ok(slot)
     }
 
-    /// Counts a writer out; the last one out ends the stream.
-    pub(crate) fn release_writer(&self) {
+    /// Counts a writer out; the last one out ends the stream. A writer
+    /// dropped while its thread panics poisons the stream first.
+    pub(crate) fn release_writer(&self, slot: &Arc<WriterSlot>, panicking: bool) {
         let mut life = self.life.lock();
-        life.writers = life.writers.saturating_sub(1);
-        if life.writers == 0 && life.had_writer {
-            self.end_stream(&mut life);
+        if panicking {
+            self.state.poison();
         }
+        if let Some(at) = life.writer_slots.iter().position(|s| Arc::ptr_eq(s, slot)) {
+            let slot = life.writer_slots.swap_remove(at);
+            slot.add_to(&mut life.retired);
+        }
+        life.writers = life.writers.saturating_sub(1);
+        self.end_if_unwritten(&mut life);
     }
 
-    fn end_stream(&self, life: &mut Life) {
-        life.ended = true;
-        life.seed = None;
-        match &self.flavor {
-            Flavor::Log(log) => log.end(),
-            Flavor::Queue(_, recycler) => {
-                // SeqCst pairs with `recycler`: a recycler made after this
-                // store is closed there, one made before is closed here.
-                self.recycling.store(false, Ordering::SeqCst);
-                if let Some(recycler) = recycler.get() {
-                    recycler.close();
-                }
+    /// Counts a new reader in, with its cursor (logs; 0 for queues), or
+    /// `OffsetOutOfRange` for a log offset past the next one.
+    pub(crate) fn add_reader(&self, start: Start) -> Result<(Arc<ReaderSlot>, u64)> {
+        let cursor = match &self.flavor {
+            Flavor::Log(log) => {
+                log.cursor(start)
+                    .map_err(|(offset, next)| Error::OffsetOutOfRange {
+                        path: self.name_string(),
+                        offset,
+                        next,
+                    })?
+            }
+            Flavor::Queue(_) | Flavor::Handoff(_) => 0,
+        };
+        let slot = Arc::new(ReaderSlot::default());
+        let mut life = self.life.lock();
+        life.readers += 1;
+        life.reader_slots.push(Arc::clone(&slot));
+        Ok((slot, cursor))
+    }
+
+    /// Counts a reader out, first handing back `peeked`, a message it took
+    /// but did not consume at all, to the path's other readers (queues
+    /// only: every reader of a log reads every message anyway). The last
+    /// reader out of a cancelled path frees what it left unread; the last
+    /// out once the backend is gone cancels the path, so writers stop.
+    pub(crate) fn release_reader(&self, slot: &Arc<ReaderSlot>, peeked: Option<Arc<[u8]>>) {
+        if let Some(message) = peeked {
+            let len = message.len();
+            match &self.flavor {
+                Flavor::Queue(queue) => queue.hand_back(message),
+                Flavor::Handoff(handoff) => handoff.hand_back(&self.state, message),
+                Flavor::Log(_) => {}
+            }
+            if !self.is_log() {
+                slot.uncount(len);
             }
         }
+        let mut life = self.life.lock();
+        if let Some(at) = life.reader_slots.iter().position(|s| Arc::ptr_eq(s, slot)) {
+            let slot = life.reader_slots.swap_remove(at);
+            slot.add_to(&mut life.retired);
+        }
+        life.readers = life.readers.saturating_sub(1);
+        if life.readers > 0 {
+            return;
+        }
+        if life.orphaned {
+            self.cancel_locked(&mut life, Cause::NoReaders);
+        }
+        let unread = self.state.cause().is_some();
+        drop(life);
+        if unread {
+            self.flavor_discard();
+        }
     }
 
+    // ---------------------------------------------------------------------
+    // Stopping the stream
+
+    /// Ends the stream if nothing can write to it any more: no writer, no
+    /// waiting broadcast, and a writer came and went or none ever can.
+    fn end_if_unwritten(&self, life: &mut Life) {
+        let unwritable = life.writers == 0 && life.holds == 0 && (life.had_writer || life.orphaned);
+        if unwritable && !self.state.is_closing() {
+            self.state.begin_end();
+            self.stop(life);
+        }
+    }
+
+    /// Cancels the path: every blocked thread wakes; writers get `cause`'s
+    /// error; readers read what was queued, then see end of stream. Returns
+    /// `false` if it was already cancelled. Final when it returns: no send
+    /// lands afterwards. Queued messages stay until `discard_if_unread`.
+    pub(crate) fn cancel(&self, cause: Cause) -> bool {
+        self.cancel_locked(&mut self.life.lock(), cause)
+    }
+
+    fn cancel_locked(&self, life: &mut Life, cause: Cause) -> bool {
+        if !self.state.begin_cancel(cause) {
+            return false;
+        }
+        self.stop(life);
+        true
+    }
+
+    /// With the closing bit set: waits for the sends already in, makes the
+    /// path final, wakes everyone, and frees the spare buffers.
+    fn stop(&self, life: &mut Life) {
+        match &self.flavor {
+            Flavor::Queue(queue) => queue.quiesce(life.writer_slots.iter().map(|s| &s.busy)),
+            Flavor::Handoff(handoff) => handoff.quiesce(),
+            Flavor::Log(log) => log.quiesce(),
+        }
+        self.state.set_final();
+        match &self.flavor {
+            Flavor::Queue(queue) => queue.wake_all(),
+            Flavor::Handoff(handoff) => handoff.wake_all(),
+            Flavor::Log(log) => log.wake_all(),
+        }
+        if let Some(recycler) = self.recycler.get() {
+            recycler.close();
+        }
+    }
+
+    /// Frees the messages of a cancelled path if no reader holds it.
+    pub(crate) fn discard_if_unread(&self) {
+        let unread = self.life.lock().readers == 0;
+        if unread && self.state.cause().is_some() {
+            self.flavor_discard();
+        }
+    }
+
+    fn flavor_discard(&self) {
+        match &self.flavor {
+            Flavor::Queue(queue) => queue.discard(),
+            Flavor::Handoff(handoff) => handoff.discard(),
+            Flavor::Log(log) => log.discard(),
+        }
+    }
+
+    /// Every handle of the backend is gone: nobody can open a writer or a
+    /// reader any more, so the path behaves like a pipe whose other end may
+    /// be gone. With no writer left the stream ends (readers drain it, then
+    /// see the end); with no reader left it is cancelled (writers get
+    /// `BrokenPipe`) and its messages freed.
+    pub(crate) fn orphan(&self) {
+        let mut life = self.life.lock();
+        life.orphaned = true;
+        self.end_if_unwritten(&mut life);
+        if life.readers == 0 {
+            self.cancel_locked(&mut life, Cause::NoReaders);
+            drop(life);
+            self.flavor_discard();
+        }
+    }
+
+    // ---------------------------------------------------------------------
+    // Messages
+
     /// The recycler of a queue whose stream can still be written to, made
-    /// on first use; `None` for a log or once the stream has ended.
+    /// on first use; `None` for a log or once the stream has stopped.
     fn recycler(&self) -> Option<&Arc<Recycler>> {
-        let Flavor::Queue(_, cell) = &self.flavor else {
-            return None;
+        let capacity = match &self.flavor {
+            Flavor::Queue(queue) => queue.capacity(),
+            Flavor::Handoff(_) => 0,
+            Flavor::Log(_) => return None,
         };
-        if !self.recycling.load(Ordering::SeqCst) {
+        if self.state.is_closing() {
             return None;
         }
-        let recycler = cell.get_or_init(Default::default);
-        if !self.recycling.load(Ordering::SeqCst) {
+        let recycler = self
+            .recycler
+            .get_or_init(|| Arc::new(Recycler::new(capacity, Arc::clone(&self.budget))));
+        // Pairs with `stop`, which sets the closing bit and then closes the
+        // recycler if it exists: one made after that is closed here.
+        if self.state.is_closing() {
             recycler.close();
             return None;
         }
         Some(recycler)
-    }
-
-    /// Ends the stream and wakes every thread blocked on the path. Readers
-    /// still read what was queued; writers get `cause`'s error.
-    pub(crate) fn cancel(&self, cause: Cause) {
-        if !self.cancel.fire(cause) {
-            return;
-        }
-        self.end_stream(&mut self.life.lock());
-        // SeqCst pairs with `release_reader`: one of the two sees the other.
-        if self.readers.load(Ordering::SeqCst) == 0 {
-            self.discard();
-        }
-    }
-
-    /// Frees the messages of a cancelled path that no reader holds.
-    fn discard(&self) {
-        match &self.flavor {
-            Flavor::Queue(rx, _) => while rx.try_recv().is_ok() {},
-            Flavor::Log(log) => log.clear(),
-        }
-    }
-
-    /// Counts a new reader in and gives it its position.
-    pub(crate) fn add_reader(&self) -> ReadEnd {
-        self.readers.fetch_add(1, Ordering::SeqCst);
-        match &self.flavor {
-            Flavor::Queue(rx, _) => ReadEnd::Queue(rx.clone()),
-            Flavor::Log(_) => ReadEnd::Log { cursor: 0 },
-        }
-    }
-
-    /// Counts a reader out; the last one out of a cancelled path frees what
-    /// it left unread.
-    pub(crate) fn release_reader(&self) {
-        if self.readers.fetch_sub(1, Ordering::SeqCst) == 1 && self.cancel_cause().is_some() {
-            self.discard();
-        }
     }
 
     /// The bytes of a new message holding a copy of `data`, for a writer
@@ -270,27 +377,35 @@ impl Path {
         Message::whole(bytes)
     }
 
-    /// Writes one message through a writer's share.
+    /// Writes one message for the writer whose slot is `slot`.
     #[inline]
     pub(crate) fn write(
         &self,
-        end: &WriteEnd,
+        slot: &WriterSlot,
         message: Arc<[u8]>,
         deadline: Option<Instant>,
     ) -> Result<()> {
-        match end {
-            // The send checks for a cancel itself, inside the cancel gate.
-            WriteEnd::Queue(tx) => match queue::send(tx, message, &self.cancel, true, deadline) {
-                Ok(()) => Ok(()),
-                Err(failure) => Err(self.send_error(failure)),
+        let len = message.len();
+        let sent = match &self.flavor {
+            Flavor::Queue(queue) => queue.send(
+                Gate::Writer(&slot.busy),
+                &self.state,
+                message,
+                true,
+                deadline,
+            ),
+            Flavor::Handoff(handoff) => handoff.send(&self.state, message, true, deadline),
+            Flavor::Log(log) => match log.append(&self.state, message) {
+                true => Ok(()),
+                false => Err(SendFailure::Closing),
             },
-            WriteEnd::Log => {
-                self.check_live()?;
-                match &self.flavor {
-                    Flavor::Log(log) if log.append(message) => Ok(()),
-                    _ => Err(self.send_error(SendFailure::Cancelled)),
-                }
+        };
+        match sent {
+            Ok(()) => {
+                slot.count(len);
+                Ok(())
             }
+            Err(failure) => Err(self.send_error(failure)),
         }
     }
 
@@ -299,77 +414,169 @@ impl Path {
     fn send_error(&self, failure: SendFailure) -> Error {
         match failure {
             SendFailure::TimedOut => Error::TimedOut {
-                path: self.name.to_string(),
+                path: self.name_string(),
             },
-            SendFailure::Cancelled | SendFailure::Full => {
-                self.check_live().err().unwrap_or(Error::StreamEnded {
-                    path: self.name.to_string(),
-                })
-            }
+            SendFailure::Closing | SendFailure::Full => self.closing_error(),
         }
     }
 
-    /// Reads the next message at a reader's position.
+    /// Reads the next message at a reader's `cursor` (logs only).
     #[inline]
-    pub(crate) fn next(&self, end: &mut ReadEnd, deadline: Option<Instant>) -> Next {
-        match (end, &self.flavor) {
-            (ReadEnd::Queue(rx), _) => match queue::recv(rx, &self.cancel, deadline) {
-                Received::Message(message) => Next::Message(message),
-                Received::End => Next::End,
-                Received::TimedOut => Next::TimedOut,
-            },
-            (ReadEnd::Log { cursor }, Flavor::Log(log)) => match log.next(cursor, deadline) {
-                log::Next::Message(message) => Next::Message(message),
-                log::Next::End => Next::End,
-                log::Next::TimedOut => Next::TimedOut,
-            },
-            (ReadEnd::Log { .. }, Flavor::Queue(..)) => Next::End,
-        }
-    }
-
-    /// Delivers one broadcast message: appended to a log, or sent on a
-    /// queue (waiting for room if `wait`). A stream that has ended is
-    /// skipped.
-    pub(crate) fn deliver(&self, message: &Arc<[u8]>, wait: bool) -> Delivery {
-        let life = self.life.lock();
-        if life.ended {
-            return self.skipped();
-        }
-        let tx = match (&self.flavor, &life.seed) {
-            (Flavor::Log(log), _) => {
-                // Appending under `life` keeps the stream from ending between
-                // the check above and the append.
-                return if log.append(Arc::clone(message)) {
-                    Delivery::Delivered
-                } else {
-                    self.skipped()
+    pub(crate) fn next(&self, cursor: &mut u64, deadline: Option<Instant>) -> Next {
+        let received = match &self.flavor {
+            Flavor::Queue(queue) => queue.recv(&self.state, deadline),
+            Flavor::Handoff(handoff) => handoff.recv(&self.state, deadline),
+            Flavor::Log(log) => {
+                return match log.next(&self.state, cursor, deadline) {
+                    log::Next::Message(message) => Next::Message(message),
+                    log::Next::Lagged(skipped) => Next::Lagged(skipped),
+                    log::Next::End => self.end_of_stream(),
+                    log::Next::TimedOut => Next::TimedOut,
                 };
             }
-            (Flavor::Queue(..), None) => return self.skipped(),
-            (Flavor::Queue(..), Some(seed)) => {
-                // Fast path: room in the queue, no clone of the sender.
-                match queue::send(seed, Arc::clone(message), &self.cancel, false, None) {
-                    Ok(()) => return Delivery::Delivered,
-                    Err(SendFailure::Full) if wait => seed.clone(),
-                    Err(SendFailure::Full) => return Delivery::Full,
-                    Err(SendFailure::Cancelled | SendFailure::TimedOut) => return self.skipped(),
-                }
-            }
         };
-        // Wait for room without holding `life`: our clone of the sender keeps
-        // the stream from disconnecting until this message is in.
-        drop(life);
-        match queue::send(&tx, Arc::clone(message), &self.cancel, wait, None) {
-            Ok(()) => Delivery::Delivered,
+        match received {
+            Received::Message(message) => Next::Message(message),
+            Received::End => self.end_of_stream(),
+            Received::TimedOut => Next::TimedOut,
+        }
+    }
+
+    #[cold]
+    fn end_of_stream(&self) -> Next {
+        if self.state.is_poisoned() {
+            Next::Poisoned
+        } else {
+            Next::End
+        }
+    }
+
+    // ---------------------------------------------------------------------
+    // Broadcast
+
+    /// Delivers a broadcast message if it can be done now: appended to a
+    /// log, or sent on a queue with room (a hand-off with a waiting reader).
+    pub(crate) fn offer(&self, message: &Arc<[u8]>) -> Delivery {
+        let sent = match &self.flavor {
+            Flavor::Queue(queue) => queue.send(
+                Gate::Broadcast,
+                &self.state,
+                Arc::clone(message),
+                false,
+                None,
+            ),
+            Flavor::Handoff(handoff) => handoff.send(&self.state, Arc::clone(message), false, None),
+            Flavor::Log(log) => match log.append(&self.state, Arc::clone(message)) {
+                true => Ok(()),
+                false => Err(SendFailure::Closing),
+            },
+        };
+        self.delivery(sent, message.len())
+    }
+
+    /// For a path [`offer`](Path::offer) found full: holds its stream open
+    /// and waits for room (until the path is cancelled).
+    pub(crate) fn deliver_waiting(&self, message: &Arc<[u8]>) -> Delivery {
+        {
+            let mut life = self.life.lock();
+            if self.state.is_closing() {
+                return self.skipped();
+            }
+            life.holds += 1;
+        }
+        let sent = match &self.flavor {
+            Flavor::Queue(queue) => queue.send(
+                Gate::Broadcast,
+                &self.state,
+                Arc::clone(message),
+                true,
+                None,
+            ),
+            Flavor::Handoff(handoff) => handoff.send(&self.state, Arc::clone(message), true, None),
+            Flavor::Log(_) => return self.offer(message),
+        };
+        let delivery = self.delivery(sent, message.len());
+        let mut life = self.life.lock();
+        life.holds -= 1;
+        self.end_if_unwritten(&mut life);
+        delivery
+    }
+
+    fn delivery(&self, sent: Result<(), SendFailure>, len: usize) -> Delivery {
+        match sent {
+            Ok(()) => {
+                let counts = &self.broadcasts;
+                counts.written.fetch_add(1, Ordering::Relaxed);
+                counts
+                    .written_bytes
+                    .fetch_add(len as u64, Ordering::Relaxed);
+                Delivery::Delivered
+            }
             Err(SendFailure::Full) => Delivery::Full,
-            Err(SendFailure::Cancelled | SendFailure::TimedOut) => self.skipped(),
+            Err(SendFailure::Closing | SendFailure::TimedOut) => self.skipped(),
         }
     }
 
     fn skipped(&self) -> Delivery {
-        match self.cancel_cause() {
+        match self.state.cause() {
             Some(Cause::BackendClosed) => Delivery::BackendClosed,
             _ => Delivery::Skipped,
+        }
+    }
+
+    // ---------------------------------------------------------------------
+    // Stats
+
+    pub(crate) fn stats(&self) -> PathStats {
+        let life = self.life.lock();
+        let mut totals = life.retired;
+        for slot in &life.writer_slots {
+            slot.add_to(&mut totals);
+        }
+        for slot in &life.reader_slots {
+            slot.add_to(&mut totals);
+        }
+        totals.written += self.broadcasts.written.load(Ordering::Relaxed);
+        totals.written_bytes += self.broadcasts.written_bytes.load(Ordering::Relaxed);
+        let unread_bytes = totals.written_bytes.saturating_sub(totals.read_bytes) as usize;
+        let (capacity, queued, queued_bytes, dropped, waiting_readers, waiting_writers) =
+            match &self.flavor {
+                Flavor::Queue(queue) => (
+                    Some(queue.capacity()),
+                    queue.len(),
+                    unread_bytes,
+                    0,
+                    queue.waiting_readers(),
+                    queue.waiting_writers(),
+                ),
+                Flavor::Handoff(handoff) => (
+                    Some(0),
+                    handoff.len(),
+                    unread_bytes,
+                    0,
+                    handoff.waiting_readers(),
+                    handoff.waiting_writers(),
+                ),
+                Flavor::Log(log) => {
+                    let (kept, bytes, dropped, waiting) = log.counts();
+                    (None, kept, bytes, dropped, waiting, 0)
+                }
+            };
+        PathStats {
+            persistent: self.is_log(),
+            capacity,
+            queued,
+            queued_bytes,
+            readers: life.readers,
+            writers: life.writers,
+            ended: self.state.is_closing(),
+            poisoned: self.state.is_poisoned(),
+            written: totals.written,
+            written_bytes: totals.written_bytes,
+            read: totals.read,
+            dropped,
+            waiting_writers,
+            waiting_readers,
         }
     }
 }

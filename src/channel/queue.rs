@@ -1,218 +1,348 @@
-//! The queue flavor of a path: a bounded crossbeam channel of messages.
+//! The queue flavor of a path: a bounded crossbeam channel of messages
+//! (capacity at least 1), with chanio's own blocking on both sides.
 //!
-//! Blocking operations select over the data channel and the path's cancel
-//! channel, whose disconnection (on `delete` or backend `close`) wakes every
-//! thread blocked on the path. Each operation first tries without blocking,
-//! so when there is room or a message it costs a plain `try_send` /
-//! `try_recv`. Before it blocks it keeps trying for a little while, as
-//! crossbeam's own `send` and `recv` do: registering with a `Select` and
-//! being woken costs a futex round trip on each side, and with a busy peer
-//! the room or the message is usually there a moment later. Unlike
-//! crossbeam it hardly spins and mostly yields the processor: with more
-//! threads than cores, spinning only delays the thread it waits for.
+//! Every send and receive is crossbeam's lock-free `try_send` / `try_recv`.
+//! A side that finds the queue full or empty keeps trying for a moment
+//! ([`Backoff`]) and then blocks on its [`WaitList`], which the other side
+//! signals after each operation that could unblock it, and which a change
+//! of the path (its end, `delete`, `close`) signals to all.
+//!
+//! # The send gate
+//!
+//! A send must not land once a reader may have seen the end of the stream.
+//! So every send runs inside a gate: the sender raises its own flag (a
+//! writer's, in its own cache line) or the path's broadcast count, then
+//! checks that the path is not closing, then sends, then lowers it. Closing
+//! sets the closing bit and then waits until no flag is raised: after that
+//! every send that will land has landed, and the path can be made final.
 
-use std::hint;
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::thread;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
+use parking_lot::Mutex;
 
-use crate::channel::cancel::{Cancel, Never};
+use crate::channel::state::State;
+use crate::channel::wait::{Backoff, WaitList};
+
+/// Keeps a value in a cache line of its own, so that the threads writing
+/// it do not slow down the threads reading its neighbours.
+#[repr(align(128))]
+pub(crate) struct Padded<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
 
 /// Why a send did not happen.
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) enum SendFailure {
-    /// The queue stayed full until the deadline; the message was not sent.
-    TimedOut,
-    /// The path was cancelled (deleted, or its backend closed).
-    Cancelled,
+    /// The path is closing (its stream ended, or it was cancelled).
+    Closing,
     /// The queue was full and the caller asked not to wait.
     Full,
+    /// The queue stayed full until the deadline.
+    TimedOut,
 }
 
 /// What a receive found.
 pub(crate) enum Received {
     Message(Arc<[u8]>),
-    /// The stream ended, or the path was cancelled, and nothing is left.
+    /// The path is final and nothing is left.
     End,
     TimedOut,
 }
 
-/// Waits a moment between tries before blocking: one spin hint, then a
-/// bounded number of yields of the processor, then says to stop.
-///
-/// Crossbeam spins for 127 spin hints before it yields. On two cores with
-/// eight reader threads (the `fanout` bench) that spinning halved the
-/// deliveries per second (8.5 against 17 million), and one writer and one
-/// reader ran a quarter slower (`spsc_small`, 6 against 8 million messages
-/// per second): time spent spinning is time the other thread cannot run.
-struct Backoff {
-    step: u32,
+/// Who is sending, for the send gate.
+#[derive(Clone, Copy)]
+pub(crate) enum Gate<'a> {
+    /// A writer, with its own in-flight flag.
+    Writer(&'a AtomicBool),
+    /// A broadcast, counted in the path's broadcast count.
+    Broadcast,
 }
 
-impl Backoff {
-    /// How many times to yield before blocking.
-    const YIELDS: u32 = 10;
-
-    fn new() -> Backoff {
-        Backoff { step: 0 }
-    }
-
-    /// Waits a little; `false` once the caller should stop trying and block.
-    fn snooze(&mut self) -> bool {
-        match self.step {
-            0 => hint::spin_loop(),
-            step if step <= Backoff::YIELDS => thread::yield_now(),
-            _ => return false,
-        }
-        self.step += 1;
-        true
-    }
+/// One attempt to send.
+enum Attempt {
+    Sent,
+    Full(Arc<[u8]>),
+    Closing,
 }
 
-/// Sends `message` on `tx`, waiting for room until `deadline` (forever if
-/// `None`) unless `wait` is false. Each attempt is made inside
-/// [`Cancel::enter`], so no send lands once the path is cancelled.
-#[inline]
-pub(crate) fn send(
-    tx: &Sender<Arc<[u8]>>,
-    message: Arc<[u8]>,
-    cancel: &Cancel,
-    wait: bool,
-    deadline: Option<Instant>,
-) -> Result<(), SendFailure> {
-    match try_send(tx, message, cancel)? {
-        None => Ok(()),
-        Some(_) if !wait => Err(SendFailure::Full),
-        Some(message) => send_waiting(tx, message, cancel, deadline),
-    }
+pub(crate) struct Queue {
+    tx: Sender<Arc<[u8]>>,
+    rx: Receiver<Arc<[u8]>>,
+    capacity: usize,
+    /// Messages readers peeked at and handed back when they closed.
+    returned: Returned,
+    /// Readers blocked on an empty queue.
+    readers: Padded<WaitList>,
+    /// Writers and broadcasts blocked on a full queue.
+    writers: Padded<WaitList>,
+    /// Broadcast deliveries inside the send gate right now.
+    broadcasting: Padded<AtomicUsize>,
 }
 
-/// One attempt inside the cancel gate: `None` if sent, the message back if
-/// the queue was full.
-#[inline]
-fn try_send(
-    tx: &Sender<Arc<[u8]>>,
-    message: Arc<[u8]>,
-    cancel: &Cancel,
-) -> Result<Option<Arc<[u8]>>, SendFailure> {
-    let _hold = cancel.enter().map_err(|_| SendFailure::Cancelled)?;
-    match tx.try_send(message) {
-        Ok(()) => Ok(None),
-        // The path holds a receiver for as long as a sender exists, so this
-        // arm only runs if the path is being torn down.
-        Err(TrySendError::Disconnected(_)) => Err(SendFailure::Cancelled),
-        Err(TrySendError::Full(back)) => Ok(Some(back)),
-    }
-}
-
-/// [`send`] once the queue was found full: keeps trying, then blocks.
-#[inline(never)]
-fn send_waiting(
-    tx: &Sender<Arc<[u8]>>,
-    mut message: Arc<[u8]>,
-    cancel: &Cancel,
-    deadline: Option<Instant>,
-) -> Result<(), SendFailure> {
-    let mut backoff = Backoff::new();
-    loop {
-        if !backoff.snooze() {
-            wait_for_room(tx, cancel.wake(), deadline)?;
-        }
-        match try_send(tx, message, cancel)? {
-            None => return Ok(()),
-            Some(back) => message = back,
+impl Queue {
+    pub(crate) fn new(capacity: usize) -> Queue {
+        debug_assert!(capacity > 0, "a hand-off is its own flavor");
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
+        Queue {
+            tx,
+            rx,
+            capacity,
+            returned: Returned::default(),
+            readers: Padded(WaitList::new()),
+            writers: Padded(WaitList::new()),
+            broadcasting: Padded(AtomicUsize::new(0)),
         }
     }
-}
 
-/// Blocks until `tx` has room or is disconnected, or `cancel` fires, or the
-/// deadline passes. It only waits: the send itself is retried by the caller
-/// inside the cancel gate, because a `Select` that completed the send here
-/// could pick it over an already fired cancel.
-fn wait_for_room(
-    tx: &Sender<Arc<[u8]>>,
-    cancel: &Receiver<Never>,
-    deadline: Option<Instant>,
-) -> Result<(), SendFailure> {
-    let mut select = Select::new();
-    select.send(tx);
-    select.recv(cancel);
-    match deadline {
-        None => {
-            select.ready();
-            Ok(())
-        }
-        Some(deadline) => select
-            .ready_deadline(deadline)
-            .map(drop)
-            .map_err(|_| SendFailure::TimedOut),
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
     }
-}
 
-/// Receives the next message from `rx`, waiting until `deadline` (forever if
-/// `None`). Once `cancel` has fired, returns what is still queued and then
-/// [`Received::End`].
-///
-/// A message already queued is returned without looking at `cancel`: its
-/// cause shares a cache line with the gate every send writes to, so reading
-/// it on each receive would pull that line across cores once per message.
-#[inline]
-pub(crate) fn recv(
-    rx: &Receiver<Arc<[u8]>>,
-    cancel: &Cancel,
-    deadline: Option<Instant>,
-) -> Received {
-    match rx.try_recv() {
-        Ok(message) => Received::Message(message),
-        Err(TryRecvError::Disconnected) => Received::End,
-        Err(TryRecvError::Empty) => recv_waiting(rx, cancel, deadline),
-    }
-}
-
-/// [`recv`] once the queue was found empty: keeps trying, then blocks.
-#[inline(never)]
-fn recv_waiting(rx: &Receiver<Arc<[u8]>>, cancel: &Cancel, deadline: Option<Instant>) -> Received {
-    let mut backoff = Backoff::new();
-    loop {
-        // Read before trying: every send that got in before the cancel is
-        // in the queue by the time its cause shows, so a queue found empty
-        // after the cause showed stays empty.
-        let cancelled = cancel.cause().is_some();
-        match rx.try_recv() {
-            Ok(message) => return Received::Message(message),
-            Err(TryRecvError::Disconnected) => return Received::End,
-            Err(TryRecvError::Empty) if cancelled => return Received::End,
-            Err(TryRecvError::Empty) => {}
-        }
-        if !backoff.snooze() {
-            break;
+    /// Sends `message`, waiting for room until `deadline` (forever if
+    /// `None`) unless `wait` is false.
+    #[inline]
+    pub(crate) fn send(
+        &self,
+        gate: Gate<'_>,
+        state: &State,
+        message: Arc<[u8]>,
+        wait: bool,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendFailure> {
+        match self.try_send(gate, state, message) {
+            Attempt::Sent => {
+                self.readers.notify_one();
+                Ok(())
+            }
+            Attempt::Full(message) if wait => self.send_waiting(gate, state, message, deadline),
+            Attempt::Full(_) => Err(SendFailure::Full),
+            Attempt::Closing => Err(SendFailure::Closing),
         }
     }
-    let wake = cancel.wake();
-    let mut select = Select::new();
-    let recv_index = select.recv(rx);
-    let cancel_index = select.recv(wake);
-    let operation = match deadline {
-        None => select.select(),
-        Some(deadline) => match select.select_deadline(deadline) {
-            Ok(operation) => operation,
-            Err(_) => return Received::TimedOut,
-        },
-    };
-    match operation.index() {
-        index if index == recv_index => match operation.recv(rx) {
-            Ok(message) => Received::Message(message),
-            Err(_) => Received::End,
-        },
-        index => {
-            debug_assert_eq!(index, cancel_index);
-            let _ = operation.recv(wake);
-            // Cancelled: hand out what was queued before, then the end.
-            match rx.try_recv() {
-                Ok(message) => Received::Message(message),
-                Err(_) => Received::End,
+
+    /// One send inside the gate.
+    #[inline]
+    fn try_send(&self, gate: Gate<'_>, state: &State, message: Arc<[u8]>) -> Attempt {
+        match gate {
+            Gate::Writer(flag) => {
+                flag.store(true, Ordering::Relaxed);
+                // Pairs with the fence in `quiesce`: either this send sees
+                // the closing bit, or the closer sees the flag raised.
+                fence(Ordering::SeqCst);
+            }
+            Gate::Broadcast => {
+                self.broadcasting.fetch_add(1, Ordering::SeqCst);
             }
         }
+        let attempt = if state.is_closing() {
+            Attempt::Closing
+        } else {
+            match self.tx.try_send(message) {
+                Ok(()) => Attempt::Sent,
+                Err(TrySendError::Full(back)) => Attempt::Full(back),
+                // The path holds the receiver as long as the sender.
+                Err(TrySendError::Disconnected(_)) => Attempt::Closing,
+            }
+        };
+        match gate {
+            Gate::Writer(flag) => flag.store(false, Ordering::Release),
+            Gate::Broadcast => {
+                self.broadcasting.fetch_sub(1, Ordering::Release);
+            }
+        }
+        attempt
+    }
+
+    /// [`send`](Queue::send) once the queue was found full.
+    #[inline(never)]
+    fn send_waiting(
+        &self,
+        gate: Gate<'_>,
+        state: &State,
+        mut message: Arc<[u8]>,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendFailure> {
+        let mut backoff = Backoff::new();
+        while backoff.snooze() {
+            match self.try_send(gate, state, message) {
+                Attempt::Sent => {
+                    self.readers.notify_one();
+                    return Ok(());
+                }
+                Attempt::Full(back) => message = back,
+                Attempt::Closing => return Err(SendFailure::Closing),
+            }
+        }
+        let mut pending = Some(message);
+        let outcome = self.writers.wait(deadline, || {
+            let message = pending.take()?;
+            match self.try_send(gate, state, message) {
+                Attempt::Sent => Some(Ok(())),
+                Attempt::Full(back) => {
+                    pending = Some(back);
+                    None
+                }
+                Attempt::Closing => Some(Err(SendFailure::Closing)),
+            }
+        });
+        match outcome {
+            Some(Ok(())) => {
+                // Signalled only now: doing it inside `wait` would take the
+                // readers' lock under the writers' one.
+                self.readers.notify_one();
+                Ok(())
+            }
+            Some(Err(failure)) => Err(failure),
+            None => Err(SendFailure::TimedOut),
+        }
+    }
+
+    /// The next message, waiting until `deadline` (forever if `None`);
+    /// once the path is final, what is left and then [`Received::End`].
+    #[inline]
+    pub(crate) fn recv(&self, state: &State, deadline: Option<Instant>) -> Received {
+        // One relaxed load for handed-back messages; they are rare, and a
+        // reader that misses one that was just handed back takes the next
+        // queued message instead (the guide says so).
+        if self.returned.count.load(Ordering::Relaxed) == 0 {
+            if let Ok(message) = self.rx.try_recv() {
+                self.writers.notify_one();
+                return Received::Message(message);
+            }
+        }
+        self.recv_waiting(state, deadline)
+    }
+
+    /// [`recv`](Queue::recv) once nothing was found at once.
+    #[inline(never)]
+    fn recv_waiting(&self, state: &State, deadline: Option<Instant>) -> Received {
+        let mut backoff = Backoff::new();
+        let found = loop {
+            if let Some(found) = self.try_recv(state) {
+                break Some(found);
+            }
+            if !backoff.snooze() {
+                break self.readers.wait(deadline, || self.try_recv(state));
+            }
+        };
+        match found {
+            Some(Received::Message(message)) => {
+                self.writers.notify_one();
+                Received::Message(message)
+            }
+            Some(other) => other,
+            None => Received::TimedOut,
+        }
+    }
+
+    /// One receive: a handed-back message first, then the queue, then the
+    /// end if the path is final. `None` if there is nothing yet.
+    fn try_recv(&self, state: &State) -> Option<Received> {
+        // Read before trying: once `FINAL` shows, every send that will land
+        // is in the queue, so a queue found empty after it stays empty.
+        let is_final = state.is_final();
+        if let Some(message) = self.returned.pop() {
+            return Some(Received::Message(message));
+        }
+        match self.rx.try_recv() {
+            Ok(message) => Some(Received::Message(message)),
+            Err(TryRecvError::Empty) if is_final => Some(Received::End),
+            Err(TryRecvError::Disconnected) => Some(Received::End),
+            Err(TryRecvError::Empty) => None,
+        }
+    }
+
+    /// Hands a message a closing reader only peeked at back to the path,
+    /// ahead of what is queued, and wakes a reader for it.
+    pub(crate) fn hand_back(&self, message: Arc<[u8]>) {
+        self.returned.push(message);
+        self.readers.notify_one();
+    }
+
+    /// Waits until every send inside the gate has left it. Called with the
+    /// closing bit already set, so no new send can get in.
+    pub(crate) fn quiesce<'a>(&self, writer_flags: impl Iterator<Item = &'a AtomicBool> + Clone) {
+        // Pairs with the fence in `try_send`.
+        fence(Ordering::SeqCst);
+        loop {
+            let busy = self.broadcasting.load(Ordering::Acquire) != 0
+                || writer_flags
+                    .clone()
+                    .any(|flag| flag.load(Ordering::Acquire));
+            if !busy {
+                return;
+            }
+            // A send inside the gate never blocks: it is only waiting for
+            // its thread to be scheduled again.
+            thread::yield_now();
+        }
+    }
+
+    /// Wakes every blocked reader and writer, to look at the path again.
+    pub(crate) fn wake_all(&self) {
+        self.readers.notify_all();
+        self.writers.notify_all();
+    }
+
+    /// Frees every queued message: for a cancelled path nobody will read.
+    pub(crate) fn discard(&self) {
+        while self.rx.try_recv().is_ok() {}
+        self.returned.clear();
+    }
+
+    /// Messages waiting to be read.
+    pub(crate) fn len(&self) -> usize {
+        self.rx.len() + self.returned.count.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn waiting_readers(&self) -> usize {
+        self.readers.waiting()
+    }
+
+    pub(crate) fn waiting_writers(&self) -> usize {
+        self.writers.waiting()
+    }
+}
+
+/// Messages handed back by closing readers, read before the queue.
+#[derive(Default)]
+pub(crate) struct Returned {
+    /// How many are in `messages`; read without the lock on every receive.
+    count: AtomicUsize,
+    /// Protects the messages themselves.
+    messages: Mutex<VecDeque<Arc<[u8]>>>,
+}
+
+impl Returned {
+    pub(crate) fn push(&self, message: Arc<[u8]>) {
+        let mut messages = self.messages.lock();
+        messages.push_back(message);
+        self.count.store(messages.len(), Ordering::SeqCst);
+    }
+
+    pub(crate) fn pop(&self) -> Option<Arc<[u8]>> {
+        if self.count.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut messages = self.messages.lock();
+        let message = messages.pop_front();
+        self.count.store(messages.len(), Ordering::Release);
+        message
+    }
+
+    pub(crate) fn clear(&self) {
+        let mut messages = self.messages.lock();
+        messages.clear();
+        self.count.store(0, Ordering::Release);
     }
 }

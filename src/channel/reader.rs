@@ -5,7 +5,8 @@ use std::io::{self, BufRead, Read};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::channel::path::{Next, Path, ReadEnd};
+use crate::channel::path::{Next, Path};
+use crate::channel::stats::ReaderSlot;
 use crate::error::{Error, Result};
 use crate::message::Message;
 
@@ -57,21 +58,54 @@ use crate::message::Message;
 /// ```
 pub struct Reader {
     path: Arc<Path>,
-    /// `None` once closed.
-    end: Option<ReadEnd>,
+    /// The reader's counts; `None` once closed.
+    slot: Option<Arc<ReaderSlot>>,
+    /// Persistent mode: the offset of the next message to take from the
+    /// log. Queue mode: how many messages it has taken.
+    cursor: u64,
     /// What is left of the message being read.
     current: Option<Message>,
     timeout: Option<Duration>,
+    /// Set once the reader has seen the end of its stream, which is final:
+    /// every later read sees it again.
+    finished: Option<Finished>,
+}
+
+/// How a reader's stream ended.
+#[derive(Clone, Copy)]
+enum Finished {
+    Clean,
+    Poisoned,
+}
+
+/// Where a persistent reader starts: the argument of
+/// [`ChannelBackend::new_reader_at`](crate::ChannelBackend::new_reader_at).
+///
+/// Every message of a persistent path has an offset: 0, 1, 2, … in the
+/// order the log took them, never reused while the path exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Start {
+    /// The oldest message kept (what `new_reader` does).
+    Oldest,
+    /// Only messages appended after the reader was made.
+    Latest,
+    /// The message at this offset. Below the oldest kept, the first read
+    /// is [`Error::Lagged`] with the gap; past the next offset to be
+    /// written, `new_reader_at` fails with [`Error::OffsetOutOfRange`];
+    /// exactly the next offset waits for that message.
+    Offset(u64),
 }
 
 impl Reader {
-    pub(crate) fn new(path: Arc<Path>) -> Reader {
-        let end = path.add_reader();
+    pub(crate) fn new(path: Arc<Path>, slot: Arc<ReaderSlot>, cursor: u64) -> Reader {
         Reader {
             path,
-            end: Some(end),
+            slot: Some(slot),
+            cursor,
             current: None,
             timeout: None,
+            finished: None,
         }
     }
 
@@ -80,20 +114,26 @@ impl Reader {
         self.path.name()
     }
 
-    /// Closes this reader; what it had not read stays for other readers
-    /// (in queue mode) except the rest of a partly read message. Closing
-    /// twice is `Ok`.
+    /// Closes this reader. In queue mode, what it had not taken stays for
+    /// the path's other readers, and so does a message it took with
+    /// [`fill_buf`](BufRead::fill_buf) but did not consume at all: that
+    /// one goes back ahead of the messages still queued (so it may reach
+    /// another reader after a later message of the same writer that a third
+    /// reader had already taken). The rest of a message partly consumed is
+    /// dropped with the reader. Closing twice is `Ok`.
     pub fn close(&mut self) -> Result<()> {
-        self.current = None;
-        if self.end.take().is_some() {
-            self.path.release_reader();
+        let current = self.current.take();
+        if let Some(slot) = self.slot.take() {
+            let peeked = current.filter(|m| !self.path.is_log() && m.is_untouched());
+            self.path
+                .release_reader(&slot, peeked.map(Message::into_bytes));
         }
         Ok(())
     }
 
     /// Whether [`close`](Reader::close) was called.
     pub fn is_closed(&self) -> bool {
-        self.end.is_none()
+        self.slot.is_none()
     }
 
     /// How long a read may wait for a message: `None` (the default) waits
@@ -106,6 +146,28 @@ impl Reader {
     /// The timeout set by [`set_read_timeout`](Reader::set_read_timeout).
     pub fn read_timeout(&self) -> Option<Duration> {
         self.timeout
+    }
+
+    /// In persistent mode, the offset of the next message this reader will
+    /// take from the log (a message it has partly read counts as taken). In
+    /// queue mode, how many messages it has taken.
+    ///
+    /// ```
+    /// use chanio::{ChannelBackend, Start};
+    /// let backend = ChannelBackend::builder().persistent(true).build();
+    /// let mut writer = backend.new_writer("events")?;
+    /// writer.send("a".into())?;
+    /// writer.send("b".into())?;
+    /// let mut reader = backend.new_reader("events")?;
+    /// assert_eq!(reader.offset(), 0);
+    /// reader.recv()?;
+    /// assert_eq!(reader.offset(), 1);
+    /// let latest = backend.new_reader_at("events", Start::Latest)?;
+    /// assert_eq!(latest.offset(), 2);
+    /// # Ok::<(), chanio::Error>(())
+    /// ```
+    pub fn offset(&self) -> u64 {
+        self.cursor
     }
 
     /// The next whole message (or what is left of a partly read one),
@@ -122,7 +184,7 @@ impl Reader {
     /// # Ok::<(), chanio::Error>(())
     /// ```
     pub fn recv(&mut self) -> Result<Option<Message>> {
-        if self.end.is_none() {
+        if self.slot.is_none() {
             return Err(self.closed_error());
         }
         if let Some(rest) = self.current.take().filter(|rest| !rest.is_empty()) {
@@ -131,12 +193,14 @@ impl Reader {
         match self.next_bytes() {
             Next::Message(bytes) => Ok(Some(self.path.received(bytes))),
             Next::End => Ok(None),
-            Next::TimedOut => Err(self.timed_out_error()),
+            other => Err(self.failure(other)),
         }
     }
 
-    /// An iterator over the messages until end of stream. Errors (a
-    /// timeout, a closed reader) are yielded as they come.
+    /// An iterator over the messages until end of stream. Errors are
+    /// yielded as they come; after one that would only repeat (a closed
+    /// reader, a poisoned stream) the iterator ends, while after a timeout
+    /// or a [`Lagged`](Error::Lagged) it goes on.
     ///
     /// ```
     /// let backend = chanio::ChannelBackend::builder().persistent(true).build();
@@ -148,34 +212,71 @@ impl Reader {
     ///
     /// let mut reader = backend.new_reader("log")?;
     /// let all: Vec<_> = reader.messages().collect::<Result<_, _>>()?;
-    /// assert_eq!(all, ["a".into(), "b".into(), "c".into()] as [chanio::Message; 3]);
+    /// assert_eq!(all, ["a", "b", "c"]);
+    ///
+    /// reader.close()?;
+    /// assert_eq!(reader.messages().count(), 1); // one ReaderClosed, then the end
     /// # Ok::<(), chanio::Error>(())
     /// ```
     pub fn messages(&mut self) -> impl Iterator<Item = Result<Message>> + '_ {
-        std::iter::from_fn(move || self.recv().transpose())
+        let mut over = false;
+        std::iter::from_fn(move || {
+            if over {
+                return None;
+            }
+            match self.recv() {
+                Ok(message) => message.map(Ok),
+                Err(err) => {
+                    over = !matches!(err, Error::TimedOut { .. } | Error::Lagged { .. });
+                    Some(Err(err))
+                }
+            }
+        })
     }
 
-    /// Waits for the bytes of the next message. Callers turn them into
-    /// what they return only at the end: moving a message through layers of
-    /// `Result<Option<Message>>` (72 bytes) cost more than the channel
-    /// receive itself. The caller has checked that the reader is open.
+    /// Waits for the bytes of the next message and counts it. Callers turn
+    /// them into what they return only at the end: moving a message through
+    /// layers of `Result<Option<Message>>` (72 bytes) cost more than the
+    /// channel receive itself. The caller has checked that the reader is
+    /// open.
     #[inline]
     fn next_bytes(&mut self) -> Next {
-        let Some(end) = self.end.as_mut() else {
-            return Next::End;
-        };
+        if let Some(finished) = self.finished {
+            return match finished {
+                Finished::Clean => Next::End,
+                Finished::Poisoned => Next::Poisoned,
+            };
+        }
         // A timeout too long to add to now is as good as none.
         let deadline = match self.timeout {
             None => None,
             Some(t) => Instant::now().checked_add(t),
         };
-        self.path.next(end, deadline)
+        let next = self.path.next(&mut self.cursor, deadline);
+        match &next {
+            Next::Message(bytes) => {
+                if let Some(slot) = &self.slot {
+                    slot.count(bytes.len());
+                }
+                if !self.path.is_log() {
+                    self.cursor += 1;
+                }
+            }
+            Next::End => self.finished = Some(Finished::Clean),
+            Next::Poisoned => self.finished = Some(Finished::Poisoned),
+            Next::Lagged(_) | Next::TimedOut => {}
+        }
+        next
     }
 
+    /// The error for what a read found other than a message or the end.
     #[cold]
-    fn timed_out_error(&self) -> Error {
-        Error::TimedOut {
-            path: self.path.name().to_owned(),
+    fn failure(&self, next: Next) -> Error {
+        let path = self.path.name().to_owned();
+        match next {
+            Next::Lagged(skipped) => Error::Lagged { path, skipped },
+            Next::Poisoned => Error::WriterPanicked { path },
+            _ => Error::TimedOut { path },
         }
     }
 
@@ -191,7 +292,7 @@ impl BufRead for Reader {
     /// What is left of the current message, waiting for the next message if
     /// none is; empty at end of stream.
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.end.is_none() {
+        if self.slot.is_none() {
             return Err(self.closed_error().into());
         }
         let exhausted = self.current.as_ref().is_none_or(|m| m.is_empty());
@@ -200,7 +301,7 @@ impl BufRead for Reader {
             match self.next_bytes() {
                 Next::Message(bytes) => self.current = Some(self.path.received(bytes)),
                 Next::End => return Ok(&[]),
-                Next::TimedOut => return Err(self.timed_out_error().into()),
+                other => return Err(self.failure(other).into()),
             }
         }
         Ok(self.current.as_deref().unwrap_or(&[]))
@@ -221,7 +322,7 @@ impl BufRead for Reader {
 impl Read for Reader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
-            return match self.end {
+            return match self.slot {
                 Some(_) => Ok(0),
                 None => Err(self.closed_error().into()),
             };

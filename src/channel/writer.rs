@@ -5,7 +5,8 @@ use std::io::{self, IoSlice, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::channel::path::{Path, WriteEnd};
+use crate::channel::path::Path;
+use crate::channel::stats::WriterSlot;
 use crate::error::{Error, Result};
 use crate::message::Message;
 
@@ -56,16 +57,16 @@ use crate::message::Message;
 /// ```
 pub struct Writer {
     path: Arc<Path>,
-    /// `None` once closed.
-    end: Option<WriteEnd>,
+    /// The writer's in-flight flag and counts; `None` once closed.
+    slot: Option<Arc<WriterSlot>>,
     timeout: Option<Duration>,
 }
 
 impl Writer {
-    pub(crate) fn new(path: Arc<Path>, end: WriteEnd) -> Writer {
+    pub(crate) fn new(path: Arc<Path>, slot: Arc<WriterSlot>) -> Writer {
         Writer {
             path,
-            end: Some(end),
+            slot: Some(slot),
             timeout: None,
         }
     }
@@ -76,27 +77,32 @@ impl Writer {
     }
 
     /// Closes this writer. The stream ends when its last writer closes.
-    /// Closing twice is `Ok`.
+    /// Closing twice is `Ok`. An explicit close never poisons the stream,
+    /// even from a thread that is panicking.
     pub fn close(&mut self) -> Result<()> {
-        if self.end.take().is_some() {
-            self.path.release_writer();
-        }
+        self.release(false);
         Ok(())
+    }
+
+    fn release(&mut self, panicking: bool) {
+        if let Some(slot) = self.slot.take() {
+            self.path.release_writer(&slot, panicking);
+        }
     }
 
     /// Whether [`close`](Writer::close) was called.
     pub fn is_closed(&self) -> bool {
-        self.end.is_none()
+        self.slot.is_none()
     }
 
     /// Another writer on the same stream, counted as a writer: the stream
     /// ends only when both have closed.
     pub fn try_clone(&self) -> Result<Writer> {
-        if self.end.is_none() {
+        if self.slot.is_none() {
             return Err(self.closed_error());
         }
-        let end = self.path.add_writer()?;
-        let mut writer = Writer::new(Arc::clone(&self.path), end);
+        let slot = self.path.add_writer()?;
+        let mut writer = Writer::new(Arc::clone(&self.path), slot);
         writer.timeout = self.timeout;
         Ok(writer)
     }
@@ -132,12 +138,12 @@ impl Writer {
     /// # Ok::<(), chanio::Error>(())
     /// ```
     pub fn send(&mut self, message: Message) -> Result<()> {
-        let end = self.end.as_ref().ok_or_else(|| self.closed_error())?;
+        let slot = self.slot.as_ref().ok_or_else(|| self.closed_error())?;
         if message.is_empty() {
             return Ok(());
         }
         let deadline = self.deadline();
-        self.path.write(end, message.shared(), deadline)
+        self.path.write(slot, message.shared(), deadline)
     }
 
     /// When a write started now must give up; a timeout too long to add
@@ -157,12 +163,12 @@ impl Writer {
         len: usize,
         make: impl FnOnce(&Path) -> Arc<[u8]>,
     ) -> io::Result<usize> {
-        let end = self.end.as_ref().ok_or_else(|| self.closed_error())?;
+        let slot = self.slot.as_ref().ok_or_else(|| self.closed_error())?;
         if len == 0 {
             return Ok(0);
         }
         let deadline = self.deadline();
-        self.path.write(end, make(&self.path), deadline)?;
+        self.path.write(slot, make(&self.path), deadline)?;
         Ok(len)
     }
 }
@@ -194,8 +200,10 @@ impl Write for Writer {
 }
 
 impl Drop for Writer {
+    /// Closes the writer; if its thread is panicking, the stream is
+    /// poisoned first, so readers learn that it may be cut short.
     fn drop(&mut self) {
-        let _ = self.close();
+        self.release(std::thread::panicking());
     }
 }
 
