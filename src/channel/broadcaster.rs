@@ -1,32 +1,48 @@
 //! The [`Broadcaster`] handle, and delivering one broadcast message to the
 //! paths that match a prefix.
 //!
+//! # Targets
+//!
+//! A broadcaster keeps the paths that match its prefix, each with a slot
+//! of its own registered on the path: the slot's in-flight flag is the
+//! broadcaster's way through the path's send gate, and its counts are what
+//! the path's stats show of broadcasts. The list is looked up again only
+//! when paths were created or deleted; `delete` and `close` empty it at
+//! once, so an idle broadcaster keeps no deleted path alive.
+//! `ChannelBackend::broadcast` uses such a list too, kept by the registry
+//! for the last prefix broadcast to.
+//!
 //! # Delivery order
 //!
 //! A broadcast first offers the message to every matching path without
 //! waiting, and only then waits on the paths that were full, one after the
 //! other. So a slow subscriber never delays the message to a subscriber
-//! that has room.
+//! that has room. The offers are made as one batch: the in-flight flags of
+//! all targets are raised together behind one fence, and readers are
+//! woken behind a second one, instead of two fences per path.
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{Ordering, fence};
 
 use parking_lot::Mutex;
 
 use crate::broadcast::BroadcastReport;
 use crate::channel::path::{Delivery, Path};
 use crate::channel::paths::Paths;
+use crate::channel::stats::WriterSlot;
 use crate::error::{Error, Result};
 use crate::message::Message;
 
 /// A broadcast handle for one prefix that remembers the matching paths.
 ///
 /// [`ChannelBackend::broadcast`](crate::ChannelBackend::broadcast) looks the
-/// matching paths up on every call. A `Broadcaster` looks them up once and
-/// again only after a path has been created or deleted anywhere in the
-/// backend, which makes a steady stream of broadcasts to the same
-/// subscribers cost little more than one send per subscriber. It behaves
-/// exactly like `broadcast` / `try_broadcast` otherwise.
+/// matching paths up on every call unless it broadcast to the same prefix
+/// last. A `Broadcaster` looks them up once and again only after a path has
+/// been created or deleted anywhere in the backend, which makes a steady
+/// stream of broadcasts to the same subscribers cost little more than one
+/// send per subscriber. It behaves exactly like `broadcast` /
+/// `try_broadcast` otherwise.
 ///
 /// A `Broadcaster` counts as a handle of its backend: while one lives, the
 /// backend's paths can still get new writers and readers (see "Closing" in
@@ -49,29 +65,12 @@ use crate::message::Message;
 pub struct Broadcaster {
     paths: Arc<Paths>,
     prefix: String,
-    /// The matching paths, shared with the registry so that `delete` and
-    /// `close` can empty it. Locked only to take the paths out or put them
-    /// back, never while sending.
-    cache: Arc<Mutex<Targets>>,
-}
-
-/// A broadcaster's matching paths as of one registry generation.
-#[derive(Default)]
-pub(crate) struct Targets {
-    generation: Option<u64>,
-    paths: Vec<Arc<Path>>,
-}
-
-impl Targets {
-    pub(crate) fn clear(&mut self) {
-        self.generation = None;
-        self.paths = Vec::new();
-    }
+    cache: TargetCache,
 }
 
 impl Broadcaster {
     pub(crate) fn new(paths: Arc<Paths>, prefix: &str) -> Broadcaster {
-        let cache = Arc::new(Mutex::new(Targets::default()));
+        let cache = TargetCache::default();
         paths.register_cache(&cache);
         Broadcaster {
             paths,
@@ -96,52 +95,13 @@ impl Broadcaster {
     /// bytes are shared, not copied (unless it was partly read through
     /// `Read`: then the rest is copied once).
     pub fn send_message(&mut self, message: &Message) -> Result<usize> {
-        let (targets, generation) = self.targets()?;
-        if message.is_empty() {
-            self.put_back(targets, generation);
-            return Ok(0);
-        }
-        let delivered = deliver_all(&targets, &message.shared())?;
-        self.put_back(targets, generation);
-        Ok(delivered)
+        broadcast(&self.paths, &self.cache, &self.prefix, message)
     }
 
     /// Like [`send`](Broadcaster::send) but never blocks: full queues are
     /// skipped and named in the report.
     pub fn try_send(&mut self, data: &[u8]) -> Result<BroadcastReport> {
-        let (targets, generation) = self.targets()?;
-        let report = if data.is_empty() {
-            BroadcastReport::default()
-        } else {
-            try_deliver_all(&targets, &Message::copy_from_slice(data).shared())?
-        };
-        self.put_back(targets, generation);
-        Ok(report)
-    }
-
-    /// The matching paths, taken out of the cache if it is current, else
-    /// looked up; with the generation they are current for.
-    fn targets(&self) -> Result<(Vec<Arc<Path>>, u64)> {
-        let now = self.paths.generation();
-        {
-            let mut cache = self.cache.lock();
-            if cache.generation == Some(now) {
-                return Ok((std::mem::take(&mut cache.paths), now));
-            }
-        }
-        Ok((self.paths.matching(&self.prefix)?, now))
-    }
-
-    /// Puts the paths back for the next send, unless paths were created or
-    /// deleted meanwhile. Checked with the cache locked: a `delete` bumps
-    /// the generation before it empties the cache, so it either sees what
-    /// is put back here and empties it, or this sees its new generation.
-    fn put_back(&self, targets: Vec<Arc<Path>>, generation: u64) {
-        let mut cache = self.cache.lock();
-        if self.paths.generation() == generation {
-            cache.paths = targets;
-            cache.generation = Some(generation);
-        }
+        try_broadcast(&self.paths, &self.cache, &self.prefix, data)
     }
 }
 
@@ -153,21 +113,134 @@ impl fmt::Debug for Broadcaster {
     }
 }
 
-/// Delivers `message` to each target: first to every one with room, then,
-/// waiting, to those that were full. Counts deliveries.
-pub(crate) fn deliver_all(targets: &[Arc<Path>], message: &Arc<[u8]>) -> Result<usize> {
-    let mut delivered = 0;
-    let mut full = Vec::new();
-    for path in targets {
-        match path.offer(message) {
-            Delivery::Delivered => delivered += 1,
-            Delivery::Full => full.push(path),
-            Delivery::Skipped => {}
-            Delivery::BackendClosed => return Err(Error::BackendClosed),
+/// One path a broadcaster targets, with the slot it registered there.
+pub(crate) struct Target {
+    path: Arc<Path>,
+    slot: Arc<WriterSlot>,
+}
+
+impl Target {
+    fn new(path: Arc<Path>) -> Target {
+        let slot = path.add_broadcaster();
+        Target { path, slot }
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        self.path.release_broadcaster(&self.slot);
+    }
+}
+
+/// The targets of one prefix as of one registry generation.
+#[derive(Default)]
+pub(crate) struct Targets {
+    prefix: String,
+    /// `None` while empty or while a broadcast has the list out.
+    generation: Option<u64>,
+    list: Vec<Target>,
+}
+
+impl Targets {
+    pub(crate) fn clear(&mut self) {
+        self.generation = None;
+        self.list = Vec::new();
+    }
+}
+
+/// A list of targets shared with the registry, so that `delete` and
+/// `close` can empty it. Locked only to take the list out or put it back,
+/// never while sending, so emptying it never waits for a broadcast.
+#[derive(Clone, Default)]
+pub(crate) struct TargetCache(pub(crate) Arc<Mutex<Targets>>);
+
+impl TargetCache {
+    /// The targets for `prefix`: taken out of the cache if it holds them
+    /// for the current generation, else looked up (and their slots
+    /// registered); with the generation they are current for.
+    fn take(&self, paths: &Paths, prefix: &str) -> Result<(Vec<Target>, u64)> {
+        let now = paths.generation();
+        {
+            let mut cache = self.0.lock();
+            if cache.generation == Some(now) && cache.prefix == prefix {
+                cache.generation = None;
+                return Ok((std::mem::take(&mut cache.list), now));
+            }
+        }
+        let found = paths.matching(prefix)?;
+        Ok((found.into_iter().map(Target::new).collect(), now))
+    }
+
+    /// Puts the targets back for the next broadcast, unless paths were
+    /// created or deleted meanwhile. Checked with the cache locked: a
+    /// `delete` bumps the generation before it empties the cache, so it
+    /// either sees what is put back here and empties it, or this sees its
+    /// new generation and drops the list.
+    fn put_back(&self, paths: &Paths, prefix: &str, list: Vec<Target>, generation: u64) {
+        let mut cache = self.0.lock();
+        if paths.generation() == generation {
+            if cache.prefix != prefix {
+                cache.prefix = prefix.to_owned();
+            }
+            cache.list = list;
+            cache.generation = Some(generation);
         }
     }
-    for path in full {
-        match path.deliver_waiting(message) {
+}
+
+/// `broadcast` of `message` to the paths under `prefix`, through `cache`.
+pub(crate) fn broadcast(
+    paths: &Paths,
+    cache: &TargetCache,
+    prefix: &str,
+    message: &Message,
+) -> Result<usize> {
+    let (targets, generation) = cache.take(paths, prefix)?;
+    if message.is_empty() {
+        cache.put_back(paths, prefix, targets, generation);
+        return Ok(0);
+    }
+    let delivered = deliver_all(&targets, &message.shared());
+    cache.put_back(paths, prefix, targets, generation);
+    delivered
+}
+
+/// `try_broadcast` of `data` to the paths under `prefix`, through `cache`.
+pub(crate) fn try_broadcast(
+    paths: &Paths,
+    cache: &TargetCache,
+    prefix: &str,
+    data: &[u8],
+) -> Result<BroadcastReport> {
+    let (targets, generation) = cache.take(paths, prefix)?;
+    let report = if data.is_empty() {
+        Ok(BroadcastReport::default())
+    } else {
+        let message: Arc<[u8]> = Arc::from(data);
+        let mut report = BroadcastReport::default();
+        offer_all(&targets, &message, |target, delivery| match delivery {
+            Delivery::Delivered => report.delivered += 1,
+            Delivery::Full => report.full.push(target.path.name().to_owned()),
+            Delivery::Skipped | Delivery::BackendClosed => {}
+        })
+        .map(|()| report)
+    };
+    cache.put_back(paths, prefix, targets, generation);
+    report
+}
+
+/// Delivers `message` to each target: first to every one with room, then,
+/// waiting, to those that were full. Counts deliveries.
+fn deliver_all(targets: &[Target], message: &Arc<[u8]>) -> Result<usize> {
+    let mut delivered = 0;
+    let mut full = Vec::new();
+    offer_all(targets, message, |target, delivery| match delivery {
+        Delivery::Delivered => delivered += 1,
+        Delivery::Full => full.push(target),
+        Delivery::Skipped | Delivery::BackendClosed => {}
+    })?;
+    for target in full {
+        match target.path.deliver_waiting(&target.slot, message) {
             Delivery::Delivered => delivered += 1,
             Delivery::Full | Delivery::Skipped => {}
             Delivery::BackendClosed => return Err(Error::BackendClosed),
@@ -176,19 +249,36 @@ pub(crate) fn deliver_all(targets: &[Arc<Path>], message: &Arc<[u8]>) -> Result<
     Ok(delivered)
 }
 
-/// Delivers `message` to each target that has room right now.
-pub(crate) fn try_deliver_all(
-    targets: &[Arc<Path>],
+/// Offers `message` to every target without waiting, as one batch through
+/// the send gates, and tells `each` what happened at each.
+fn offer_all<'t>(
+    targets: &'t [Target],
     message: &Arc<[u8]>,
-) -> Result<BroadcastReport> {
-    let mut report = BroadcastReport::default();
-    for path in targets {
-        match path.offer(message) {
-            Delivery::Delivered => report.delivered += 1,
-            Delivery::Full => report.full.push(path.name().to_owned()),
-            Delivery::Skipped => {}
-            Delivery::BackendClosed => return Err(Error::BackendClosed),
-        }
+    mut each: impl FnMut(&'t Target, Delivery),
+) -> Result<()> {
+    for target in targets {
+        target.slot.busy.store(true, Ordering::Relaxed);
     }
-    Ok(report)
+    // Pairs with the fence of a path closing: it either sees a flag raised
+    // and waits, or its closing bit is seen here.
+    fence(Ordering::SeqCst);
+    let mut closed = false;
+    for target in targets {
+        let delivery = target.path.offer_in_gate(&target.slot, message);
+        closed |= matches!(delivery, Delivery::BackendClosed);
+        each(target, delivery);
+    }
+    for target in targets {
+        target.slot.busy.store(false, Ordering::Release);
+    }
+    // Pairs with the fence of a reader that joins a wait line: either it
+    // sees the message, or its place in line is seen here.
+    fence(Ordering::SeqCst);
+    for target in targets {
+        target.path.wake_reader();
+    }
+    if closed {
+        return Err(Error::BackendClosed);
+    }
+    Ok(())
 }

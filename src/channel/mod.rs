@@ -442,11 +442,9 @@ impl ChannelBackend {
     /// # Ok::<(), chanio::Error>(())
     /// ```
     pub fn broadcast(&self, prefix: &str, data: &[u8]) -> Result<usize> {
-        let targets = self.paths.matching(prefix)?;
-        if data.is_empty() {
-            return Ok(0);
-        }
-        broadcaster::deliver_all(&targets, &Message::copy_from_slice(data).shared())
+        let paths = &self.paths;
+        let message = Message::copy_from_slice(data);
+        broadcaster::broadcast(paths, &paths.broadcast_cache, prefix, &message)
     }
 
     /// Like [`broadcast`](ChannelBackend::broadcast) but never blocks: paths
@@ -466,11 +464,8 @@ impl ChannelBackend {
     /// # Ok::<(), chanio::Error>(())
     /// ```
     pub fn try_broadcast(&self, prefix: &str, data: &[u8]) -> Result<BroadcastReport> {
-        let targets = self.paths.matching(prefix)?;
-        if data.is_empty() {
-            return Ok(BroadcastReport::default());
-        }
-        broadcaster::try_deliver_all(&targets, &Message::copy_from_slice(data).shared())
+        let paths = &self.paths;
+        broadcaster::try_broadcast(paths, &paths.broadcast_cache, prefix, data)
     }
 
     /// A [`Broadcaster`] for `prefix`: repeated broadcasts that look the

@@ -15,7 +15,6 @@
 //! the stream open) and cancellation (`delete`, `close`, no reader left
 //! once the backend is gone) differ only in what they record.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -23,7 +22,7 @@ use parking_lot::Mutex;
 
 use crate::channel::handoff::Handoff;
 use crate::channel::log::{self, Log, Retention};
-use crate::channel::queue::{Gate, Padded, Queue, Received, SendFailure};
+use crate::channel::queue::{Gate, Queue, Received, SendFailure};
 use crate::channel::state::{Cause, State};
 use crate::channel::stats::{PathStats, ReaderSlot, Totals, WriterSlot};
 use crate::error::{Error, Result};
@@ -51,8 +50,6 @@ pub(crate) struct Path {
     /// first one passes.
     recycler: OnceLock<Arc<Recycler>>,
     budget: Arc<SpareBudget>,
-    /// What broadcasts delivered here.
-    broadcasts: Padded<BroadcastCounts>,
 }
 
 // The queue flavor is the common one, and is large only because it keeps
@@ -66,12 +63,6 @@ enum Flavor {
 }
 
 #[derive(Default)]
-struct BroadcastCounts {
-    written: AtomicU64,
-    written_bytes: AtomicU64,
-}
-
-#[derive(Default)]
 struct Life {
     writers: usize,
     /// Broadcasts that found the path full and wait for room: they hold the
@@ -82,10 +73,22 @@ struct Life {
     /// Every handle of the backend is gone: no writer or reader can be
     /// opened any more.
     orphaned: bool,
-    writer_slots: Vec<Arc<WriterSlot>>,
+    /// The in-flight flags and counts of every writer and of every
+    /// broadcaster that has this path among its targets.
+    send_slots: Vec<Arc<WriterSlot>>,
     reader_slots: Vec<Arc<ReaderSlot>>,
     /// Counts of handles already closed.
     retired: Totals,
+}
+
+impl Life {
+    /// Takes a writer's or broadcaster's slot out, keeping its counts.
+    fn retire_send_slot(&mut self, slot: &Arc<WriterSlot>) {
+        if let Some(at) = self.send_slots.iter().position(|s| Arc::ptr_eq(s, slot)) {
+            let slot = self.send_slots.swap_remove(at);
+            slot.add_to(&mut self.retired);
+        }
+    }
 }
 
 /// What reading the next message found.
@@ -128,7 +131,6 @@ impl Path {
             life: Mutex::new(Life::default()),
             recycler: OnceLock::new(),
             budget,
-            broadcasts: Padded(BroadcastCounts::default()),
         })
     }
 
@@ -172,7 +174,7 @@ impl Path {
         let slot = Arc::new(WriterSlot::default());
         life.writers += 1;
         life.had_writer = true;
-        life.writer_slots.push(Arc::clone(&slot));
+        life.send_slots.push(Arc::clone(&slot));
         Ok(slot)
     }
 
@@ -183,12 +185,22 @@ impl Path {
         if panicking {
             self.state.poison();
         }
-        if let Some(at) = life.writer_slots.iter().position(|s| Arc::ptr_eq(s, slot)) {
-            let slot = life.writer_slots.swap_remove(at);
-            slot.add_to(&mut life.retired);
-        }
+        life.retire_send_slot(slot);
         life.writers = life.writers.saturating_sub(1);
         self.end_if_unwritten(&mut life);
+    }
+
+    /// A slot for a broadcaster that has this path among its targets: its
+    /// in-flight flag for the send gate, and its counts.
+    pub(crate) fn add_broadcaster(&self) -> Arc<WriterSlot> {
+        let slot = Arc::new(WriterSlot::default());
+        self.life.lock().send_slots.push(Arc::clone(&slot));
+        slot
+    }
+
+    /// The broadcaster no longer targets this path.
+    pub(crate) fn release_broadcaster(&self, slot: &Arc<WriterSlot>) {
+        self.life.lock().retire_send_slot(slot);
     }
 
     /// Counts a new reader in, with its cursor (logs; 0 for queues), or
@@ -281,7 +293,7 @@ impl Path {
     /// path final, wakes everyone, and frees the spare buffers.
     fn stop(&self, life: &mut Life) {
         match &self.flavor {
-            Flavor::Queue(queue) => queue.quiesce(life.writer_slots.iter().map(|s| &s.busy)),
+            Flavor::Queue(queue) => queue.quiesce(life.send_slots.iter().map(|s| &s.busy)),
             Flavor::Handoff(handoff) => handoff.quiesce(),
             Flavor::Log(log) => log.quiesce(),
         }
@@ -454,29 +466,37 @@ impl Path {
     // ---------------------------------------------------------------------
     // Broadcast
 
-    /// Delivers a broadcast message if it can be done now: appended to a
-    /// log, or sent on a queue with room (a hand-off with a waiting reader).
-    pub(crate) fn offer(&self, message: &Arc<[u8]>) -> Delivery {
+    /// Broadcast, first step: delivers `message` if it can be done now —
+    /// appended to a log, sent on a queue with room, handed to a waiting
+    /// reader — for the broadcaster whose slot is `slot`. The caller has
+    /// raised the slot's in-flight flag and issued a fence (so the send
+    /// gate is entered), and afterwards lowers it, fences again and calls
+    /// [`wake_reader`](Path::wake_reader): one fence for a whole batch of
+    /// paths instead of two for each.
+    pub(crate) fn offer_in_gate(&self, slot: &WriterSlot, message: &Arc<[u8]>) -> Delivery {
         let sent = match &self.flavor {
-            Flavor::Queue(queue) => queue.send(
-                Gate::Broadcast,
-                &self.state,
-                Arc::clone(message),
-                false,
-                None,
-            ),
+            Flavor::Queue(queue) => queue.try_send_in_gate(&self.state, Arc::clone(message)),
             Flavor::Handoff(handoff) => handoff.send(&self.state, Arc::clone(message), false, None),
             Flavor::Log(log) => match log.append(&self.state, Arc::clone(message)) {
                 true => Ok(()),
                 false => Err(SendFailure::Closing),
             },
         };
-        self.delivery(sent, message.len())
+        self.delivery(slot, sent, message.len())
     }
 
-    /// For a path [`offer`](Path::offer) found full: holds its stream open
-    /// and waits for room (until the path is cancelled).
-    pub(crate) fn deliver_waiting(&self, message: &Arc<[u8]>) -> Delivery {
+    /// After a batch of [`offer_in_gate`](Path::offer_in_gate) and a fence:
+    /// wakes a reader waiting on a queue, if one is.
+    #[inline]
+    pub(crate) fn wake_reader(&self) {
+        if let Flavor::Queue(queue) = &self.flavor {
+            queue.wake_reader_after_fence();
+        }
+    }
+
+    /// Broadcast, second step, for a path the first step found full: holds
+    /// the stream open and waits for room (until the path is cancelled).
+    pub(crate) fn deliver_waiting(&self, slot: &WriterSlot, message: &Arc<[u8]>) -> Delivery {
         {
             let mut life = self.life.lock();
             if self.state.is_closing() {
@@ -486,30 +506,29 @@ impl Path {
         }
         let sent = match &self.flavor {
             Flavor::Queue(queue) => queue.send(
-                Gate::Broadcast,
+                Gate::Writer(&slot.busy),
                 &self.state,
                 Arc::clone(message),
                 true,
                 None,
             ),
             Flavor::Handoff(handoff) => handoff.send(&self.state, Arc::clone(message), true, None),
-            Flavor::Log(_) => return self.offer(message),
+            Flavor::Log(log) => match log.append(&self.state, Arc::clone(message)) {
+                true => Ok(()),
+                false => Err(SendFailure::Closing),
+            },
         };
-        let delivery = self.delivery(sent, message.len());
+        let delivery = self.delivery(slot, sent, message.len());
         let mut life = self.life.lock();
         life.holds -= 1;
         self.end_if_unwritten(&mut life);
         delivery
     }
 
-    fn delivery(&self, sent: Result<(), SendFailure>, len: usize) -> Delivery {
+    fn delivery(&self, slot: &WriterSlot, sent: Result<(), SendFailure>, len: usize) -> Delivery {
         match sent {
             Ok(()) => {
-                let counts = &self.broadcasts;
-                counts.written.fetch_add(1, Ordering::Relaxed);
-                counts
-                    .written_bytes
-                    .fetch_add(len as u64, Ordering::Relaxed);
+                slot.count(len);
                 Delivery::Delivered
             }
             Err(SendFailure::Full) => Delivery::Full,
@@ -530,14 +549,12 @@ impl Path {
     pub(crate) fn stats(&self) -> PathStats {
         let life = self.life.lock();
         let mut totals = life.retired;
-        for slot in &life.writer_slots {
+        for slot in &life.send_slots {
             slot.add_to(&mut totals);
         }
         for slot in &life.reader_slots {
             slot.add_to(&mut totals);
         }
-        totals.written += self.broadcasts.written.load(Ordering::Relaxed);
-        totals.written_bytes += self.broadcasts.written_bytes.load(Ordering::Relaxed);
         let unread_bytes = totals.written_bytes.saturating_sub(totals.read_bytes) as usize;
         let (capacity, queued, queued_bytes, dropped, waiting_readers, waiting_writers) =
             match &self.flavor {

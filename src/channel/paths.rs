@@ -18,7 +18,7 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-use crate::channel::broadcaster::Targets;
+use crate::channel::broadcaster::{TargetCache, Targets};
 use crate::channel::path::{Mode, Path};
 use crate::channel::state::Cause;
 use crate::channel::stats::PathStats;
@@ -39,9 +39,12 @@ pub(crate) struct Paths {
     /// made.
     invalid: Option<Error>,
     budget: Arc<SpareBudget>,
-    /// The target caches of live `Broadcaster`s, emptied when paths are
-    /// deleted so that an idle broadcaster does not keep them alive.
+    /// The target caches of live `Broadcaster`s and this registry's own,
+    /// emptied when paths are deleted so that an idle broadcaster does not
+    /// keep them alive.
     caches: Mutex<Vec<Weak<Mutex<Targets>>>>,
+    /// The targets of the last prefix `ChannelBackend::broadcast` used.
+    pub(crate) broadcast_cache: TargetCache,
 }
 
 struct Index {
@@ -51,7 +54,7 @@ struct Index {
 
 impl Paths {
     pub(crate) fn new(mode: Mode, invalid: Option<Error>) -> Paths {
-        Paths {
+        let paths = Paths {
             index: Mutex::new(Index {
                 closed: false,
                 paths: BTreeMap::new(),
@@ -62,7 +65,10 @@ impl Paths {
             invalid,
             budget: Arc::default(),
             caches: Mutex::new(Vec::new()),
-        }
+            broadcast_cache: TargetCache::default(),
+        };
+        paths.register_cache(&paths.broadcast_cache);
+        paths
     }
 
     pub(crate) fn generation(&self) -> u64 {
@@ -187,10 +193,10 @@ impl Paths {
     }
 
     /// Lets `delete` and `close` reach a new broadcaster's cache.
-    pub(crate) fn register_cache(&self, cache: &Arc<Mutex<Targets>>) {
+    pub(crate) fn register_cache(&self, cache: &TargetCache) {
         let mut caches = self.caches.lock();
         caches.retain(|cache| cache.strong_count() > 0);
-        caches.push(Arc::downgrade(cache));
+        caches.push(Arc::downgrade(&cache.0));
     }
 
     /// Empties every broadcaster's cache of paths, after paths were

@@ -10,11 +10,13 @@
 //! # The send gate
 //!
 //! A send must not land once a reader may have seen the end of the stream.
-//! So every send runs inside a gate: the sender raises its own flag (a
-//! writer's, in its own cache line) or the path's broadcast count, then
-//! checks that the path is not closing, then sends, then lowers it. Closing
-//! sets the closing bit and then waits until no flag is raised: after that
-//! every send that will land has landed, and the path can be made final.
+//! So every send runs inside a gate: the sender raises its own flag (each
+//! writer and each broadcaster has one per path, in a cache line of its
+//! own, so senders never contend on it), issues a fence, checks that the
+//! path is not closing, sends, and lowers the flag. Closing sets the
+//! closing bit, issues a fence and waits until no flag is raised: after
+//! that every send that will land has landed, and the path can be made
+//! final.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -59,13 +61,11 @@ pub(crate) enum Received {
     TimedOut,
 }
 
-/// Who is sending, for the send gate.
+/// Who is sending, for the send gate: a writer or broadcaster, by its own
+/// in-flight flag.
 #[derive(Clone, Copy)]
 pub(crate) enum Gate<'a> {
-    /// A writer, with its own in-flight flag.
     Writer(&'a AtomicBool),
-    /// A broadcast, counted in the path's broadcast count.
-    Broadcast,
 }
 
 /// One attempt to send.
@@ -85,8 +85,6 @@ pub(crate) struct Queue {
     readers: Padded<WaitList>,
     /// Writers and broadcasts blocked on a full queue.
     writers: Padded<WaitList>,
-    /// Broadcast deliveries inside the send gate right now.
-    broadcasting: Padded<AtomicUsize>,
 }
 
 impl Queue {
@@ -100,7 +98,6 @@ impl Queue {
             returned: Returned::default(),
             readers: Padded(WaitList::new()),
             writers: Padded(WaitList::new()),
-            broadcasting: Padded(AtomicUsize::new(0)),
         }
     }
 
@@ -130,37 +127,55 @@ impl Queue {
         }
     }
 
-    /// One send inside the gate.
+    /// One send through the gate.
     #[inline]
     fn try_send(&self, gate: Gate<'_>, state: &State, message: Arc<[u8]>) -> Attempt {
-        match gate {
-            Gate::Writer(flag) => {
-                flag.store(true, Ordering::Relaxed);
-                // Pairs with the fence in `quiesce`: either this send sees
-                // the closing bit, or the closer sees the flag raised.
-                fence(Ordering::SeqCst);
-            }
-            Gate::Broadcast => {
-                self.broadcasting.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-        let attempt = if state.is_closing() {
-            Attempt::Closing
-        } else {
-            match self.tx.try_send(message) {
-                Ok(()) => Attempt::Sent,
-                Err(TrySendError::Full(back)) => Attempt::Full(back),
-                // The path holds the receiver as long as the sender.
-                Err(TrySendError::Disconnected(_)) => Attempt::Closing,
-            }
-        };
-        match gate {
-            Gate::Writer(flag) => flag.store(false, Ordering::Release),
-            Gate::Broadcast => {
-                self.broadcasting.fetch_sub(1, Ordering::Release);
-            }
-        }
+        let Gate::Writer(flag) = gate;
+        flag.store(true, Ordering::Relaxed);
+        // Pairs with the fence in `quiesce`: either this send sees the
+        // closing bit, or the closer sees the flag raised.
+        fence(Ordering::SeqCst);
+        let attempt = self.attempt(state, message);
+        flag.store(false, Ordering::Release);
         attempt
+    }
+
+    /// One send, by a caller inside the gate.
+    #[inline]
+    fn attempt(&self, state: &State, message: Arc<[u8]>) -> Attempt {
+        if state.is_closing() {
+            return Attempt::Closing;
+        }
+        match self.tx.try_send(message) {
+            Ok(()) => Attempt::Sent,
+            Err(TrySendError::Full(back)) => Attempt::Full(back),
+            // The path holds the receiver as long as the sender.
+            Err(TrySendError::Disconnected(_)) => Attempt::Closing,
+        }
+    }
+
+    /// One send without waiting, by a caller that has raised its flag and
+    /// fenced, and that will fence and call
+    /// [`wake_reader_after_fence`](Queue::wake_reader_after_fence) after
+    /// lowering it.
+    #[inline]
+    pub(crate) fn try_send_in_gate(
+        &self,
+        state: &State,
+        message: Arc<[u8]>,
+    ) -> Result<(), SendFailure> {
+        match self.attempt(state, message) {
+            Attempt::Sent => Ok(()),
+            Attempt::Full(_) => Err(SendFailure::Full),
+            Attempt::Closing => Err(SendFailure::Closing),
+        }
+    }
+
+    /// Wakes a waiting reader, if any, for a caller that has fenced since
+    /// it sent.
+    #[inline]
+    pub(crate) fn wake_reader_after_fence(&self) {
+        self.readers.notify_one_after_fence();
     }
 
     /// [`send`](Queue::send) once the queue was found full.
@@ -275,10 +290,9 @@ impl Queue {
         // Pairs with the fence in `try_send`.
         fence(Ordering::SeqCst);
         loop {
-            let busy = self.broadcasting.load(Ordering::Acquire) != 0
-                || writer_flags
-                    .clone()
-                    .any(|flag| flag.load(Ordering::Acquire));
+            let busy = writer_flags
+                .clone()
+                .any(|flag| flag.load(Ordering::Acquire));
             if !busy {
                 return;
             }

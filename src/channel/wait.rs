@@ -6,12 +6,14 @@
 //! the other side's progress *and* by `delete`, `close` and the end of the
 //! stream, and one wait list per side does both with a single registration.
 
+use std::collections::VecDeque;
 use std::hint;
-use std::sync::atomic::{AtomicUsize, Ordering, fence};
-use std::thread;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use std::thread::{self, Thread};
 use std::time::Instant;
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 /// Waits a moment between tries before blocking: one spin hint, then a
 /// bounded number of yields of the processor, then says to stop.
@@ -49,34 +51,42 @@ impl Backoff {
 /// Threads blocked until the other side of a queue makes progress, or the
 /// path changes (ends, is deleted, is closed).
 ///
-/// A waiter registers, then retries its operation, then sleeps; a party
-/// that made progress publishes it, then looks at the count of waiters and
-/// wakes one only if there is one. The fences on both sides make sure that
-/// either the waiter's retry sees the progress or the other side sees the
-/// waiter, so no wake-up is lost, and a side with nobody waiting pays one
-/// fence and one load.
+/// A waiter joins the line, then retries its operation, then parks; a
+/// party that made progress publishes it, then looks at the number of
+/// waiters in line and, only if there is one, takes the first out of the
+/// line and unparks it. The fences on both sides make sure that either the
+/// waiter's retry sees the progress or the other side sees the waiter, so
+/// no wake-up is lost, and a side with nobody waiting pays one fence and
+/// one load. Taking the woken waiter out of the line at once means a burst
+/// of sends wakes it once, not once per send, and the woken thread needs
+/// no lock to get going.
 pub(crate) struct WaitList {
-    /// Threads inside [`WaitList::wait`]; what stats show as waiting.
-    waiting: AtomicUsize,
-    /// Held by a waiter while it retries and until it sleeps, and by a
-    /// waker while it signals, so a signal cannot fall between a waiter's
-    /// last retry and its sleep. Protects nothing else.
-    lock: Mutex<()>,
-    wake: Condvar,
+    /// Waiters in line, not yet woken: what `notify_one` looks at.
+    in_line: AtomicUsize,
+    /// Threads inside [`WaitList::wait`], woken or not: what stats show.
+    blocked: AtomicUsize,
+    /// Protects the line.
+    line: Mutex<VecDeque<Arc<Waiter>>>,
+}
+
+struct Waiter {
+    thread: Thread,
+    /// Set by whoever takes it out of the line to wake it.
+    woken: AtomicBool,
 }
 
 impl WaitList {
     pub(crate) fn new() -> WaitList {
         WaitList {
-            waiting: AtomicUsize::new(0),
-            lock: Mutex::new(()),
-            wake: Condvar::new(),
+            in_line: AtomicUsize::new(0),
+            blocked: AtomicUsize::new(0),
+            line: Mutex::new(VecDeque::new()),
         }
     }
 
     /// How many threads are blocked here now.
     pub(crate) fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
+        self.blocked.load(Ordering::Relaxed)
     }
 
     /// Wakes one waiter, if any: call after making the progress it waits for.
@@ -85,25 +95,38 @@ impl WaitList {
         // Pairs with the fence in `wait`: the progress just published is
         // ordered before this load of the count.
         fence(Ordering::SeqCst);
-        if self.waiting.load(Ordering::Relaxed) != 0 {
-            self.signal(false);
+        if self.in_line.load(Ordering::Relaxed) != 0 {
+            self.wake(1);
+        }
+    }
+
+    /// [`notify_one`](WaitList::notify_one) for a caller that has issued
+    /// the fence itself (once for a batch of paths).
+    #[inline]
+    pub(crate) fn notify_one_after_fence(&self) {
+        if self.in_line.load(Ordering::Relaxed) != 0 {
+            self.wake(1);
         }
     }
 
     /// Wakes every waiter: for changes of the path itself, which every
-    /// waiter must see. Always takes the lock, so it cannot miss a waiter
-    /// that registered before the change was published.
+    /// waiter must see.
     pub(crate) fn notify_all(&self) {
-        self.signal(true);
+        fence(Ordering::SeqCst);
+        self.wake(usize::MAX);
     }
 
     #[cold]
-    fn signal(&self, all: bool) {
-        let _held = self.lock.lock();
-        if all {
-            self.wake.notify_all();
-        } else {
-            self.wake.notify_one();
+    fn wake(&self, mut count: usize) {
+        let mut line = self.line.lock();
+        while count > 0 {
+            let Some(waiter) = line.pop_front() else {
+                break;
+            };
+            self.in_line.fetch_sub(1, Ordering::Relaxed);
+            waiter.woken.store(true, Ordering::Release);
+            waiter.thread.unpark();
+            count -= 1;
         }
     }
 
@@ -115,23 +138,69 @@ impl WaitList {
         deadline: Option<Instant>,
         mut attempt: impl FnMut() -> Option<T>,
     ) -> Option<T> {
-        let mut held = self.lock.lock();
-        self.waiting.fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
+        self.blocked.fetch_add(1, Ordering::Relaxed);
+        let me = Arc::new(Waiter {
+            thread: thread::current(),
+            woken: AtomicBool::new(false),
+        });
         let result = loop {
+            self.join(&me);
+            if let Some(done) = attempt() {
+                self.leave(&me);
+                break Some(done);
+            }
+            if !park_until_woken(&me, deadline) {
+                // Timed out. If a waker took it out of the line meanwhile,
+                // the progress it was woken for is there for this last try.
+                self.leave(&me);
+                break attempt();
+            }
             if let Some(done) = attempt() {
                 break Some(done);
             }
-            match deadline {
-                None => self.wake.wait(&mut held),
-                Some(deadline) => {
-                    if self.wake.wait_until(&mut held, deadline).timed_out() {
-                        break attempt();
-                    }
-                }
-            }
         };
-        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        self.blocked.fetch_sub(1, Ordering::Relaxed);
         result
+    }
+
+    fn join(&self, me: &Arc<Waiter>) {
+        let mut line = self.line.lock();
+        me.woken.store(false, Ordering::Relaxed);
+        line.push_back(Arc::clone(me));
+        self.in_line.fetch_add(1, Ordering::SeqCst);
+        drop(line);
+        // Pairs with the fence in `notify_one`.
+        fence(Ordering::SeqCst);
+    }
+
+    /// Takes `me` out of the line if no waker did.
+    fn leave(&self, me: &Arc<Waiter>) {
+        if me.woken.load(Ordering::Acquire) {
+            return;
+        }
+        let mut line = self.line.lock();
+        if let Some(at) = line.iter().position(|waiter| Arc::ptr_eq(waiter, me)) {
+            line.remove(at);
+            self.in_line.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Parks until `me` is woken (`true`) or the deadline passes (`false`).
+fn park_until_woken(me: &Waiter, deadline: Option<Instant>) -> bool {
+    loop {
+        if me.woken.load(Ordering::Acquire) {
+            return true;
+        }
+        match deadline {
+            None => thread::park(),
+            Some(deadline) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return me.woken.load(Ordering::Acquire);
+                }
+                thread::park_timeout(deadline - now);
+            }
+        }
     }
 }
