@@ -187,6 +187,7 @@ impl Queue {
         mut message: Arc<[u8]>,
         deadline: Option<Instant>,
     ) -> Result<(), SendFailure> {
+        let _blocked = self.writers.blocked();
         let mut backoff = Backoff::new();
         while backoff.snooze() {
             match self.try_send(gate, state, message) {
@@ -241,6 +242,7 @@ impl Queue {
     /// [`recv`](Queue::recv) once nothing was found at once.
     #[inline(never)]
     fn recv_waiting(&self, state: &State, deadline: Option<Instant>) -> Received {
+        let blocked = self.readers.blocked();
         let mut backoff = Backoff::new();
         let found = loop {
             if let Some(found) = self.try_recv(state) {
@@ -250,6 +252,7 @@ impl Queue {
                 break self.readers.wait(deadline, || self.try_recv(state));
             }
         };
+        drop(blocked);
         match found {
             Some(Received::Message(message)) => {
                 self.writers.notify_one();

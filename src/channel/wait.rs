@@ -63,7 +63,8 @@ impl Backoff {
 pub(crate) struct WaitList {
     /// Waiters in line, not yet woken: what `notify_one` looks at.
     in_line: AtomicUsize,
-    /// Threads inside [`WaitList::wait`], woken or not: what stats show.
+    /// Threads waiting on this side, from the moment they found they must
+    /// (spinning, yielding or parked): what stats show.
     blocked: AtomicUsize,
     /// Protects the line.
     line: Mutex<VecDeque<Arc<Waiter>>>,
@@ -87,6 +88,13 @@ impl WaitList {
     /// How many threads are blocked here now.
     pub(crate) fn waiting(&self) -> usize {
         self.blocked.load(Ordering::Relaxed)
+    }
+
+    /// Counts the calling thread as blocked until the guard is dropped:
+    /// taken as soon as it finds the queue full or empty, before it spins.
+    pub(crate) fn blocked(&self) -> Blocked<'_> {
+        self.blocked.fetch_add(1, Ordering::Relaxed);
+        Blocked(&self.blocked)
     }
 
     /// Wakes one waiter, if any: call after making the progress it waits for.
@@ -138,12 +146,11 @@ impl WaitList {
         deadline: Option<Instant>,
         mut attempt: impl FnMut() -> Option<T>,
     ) -> Option<T> {
-        self.blocked.fetch_add(1, Ordering::Relaxed);
         let me = Arc::new(Waiter {
             thread: thread::current(),
             woken: AtomicBool::new(false),
         });
-        let result = loop {
+        loop {
             self.join(&me);
             if let Some(done) = attempt() {
                 self.leave(&me);
@@ -158,9 +165,7 @@ impl WaitList {
             if let Some(done) = attempt() {
                 break Some(done);
             }
-        };
-        self.blocked.fetch_sub(1, Ordering::Relaxed);
-        result
+        }
     }
 
     fn join(&self, me: &Arc<Waiter>) {
@@ -183,6 +188,15 @@ impl WaitList {
             line.remove(at);
             self.in_line.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// A thread counted as blocked; see [`WaitList::blocked`].
+pub(crate) struct Blocked<'a>(&'a AtomicUsize);
+
+impl Drop for Blocked<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
