@@ -63,15 +63,16 @@
 //!
 //! With [`persistent(true)`](Builder::persistent) each path is an
 //! append-only log in memory. Every reader, whenever it is opened, reads
-//! every message from the first, once each and in order, one message per
-//! read, then waits for more, and sees end of stream once the stream has
-//! ended and it has read everything.
+//! every message kept from the oldest, once each and in order, one message
+//! per read, then waits for more, and sees end of stream once the stream
+//! has ended and it has read everything.
 //!
 //! - **Blocks:** never a write (`buffer_size` does not apply); a read only
 //!   while it has read everything and the stream has not ended.
 //! - **Memory:** the log holds each message's bytes once, however many
-//!   readers there are: a reader is only a cursor. Nothing is freed until
-//!   the path is deleted or the backend closed, so mind high volumes.
+//!   readers there are: a reader is only a cursor. By default nothing is
+//!   dropped until the path is deleted or the backend closed; bound it with
+//!   [retention](#retention-and-offsets).
 //!
 //! ```
 //! use std::io::Write;
@@ -91,6 +92,56 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Retention and offsets
+//!
+//! [`Builder::retain_messages`] and [`Builder::retain_bytes`] bound each
+//! log (config keys `retain_messages` and `retain_bytes`): when an append
+//! makes a log exceed either bound, its oldest messages are dropped until
+//! it fits both (the newest is always kept). A dropped message's bytes are
+//! freed once no reader still holds it as a [`Message`]; the log itself
+//! never holds more than the bound plus one message, however far behind
+//! its readers are.
+//!
+//! Every message of a log has an offset, 0, 1, 2, … in the order the log
+//! took it; [`Reader::offset`] is the offset of the next message a reader
+//! will take, and [`ChannelBackend::new_reader_at`] starts a reader at the
+//! oldest message kept, at the next one to be appended
+//! ([`Start::Latest`]), or at an offset saved earlier. Nothing is skipped
+//! silently: a reader whose next message was dropped gets
+//! [`Error::Lagged`] with the number it missed (that read consumes
+//! nothing), then goes on from the oldest message kept.
+//!
+//! ```
+//! use std::io::Write;
+//! use chanio::{ChannelBackend, Error, Start};
+//!
+//! let backend = ChannelBackend::builder()
+//!     .persistent(true)
+//!     .retain_messages(3)
+//!     .build();
+//! let mut events = backend.new_writer("events")?;
+//! let mut slow = backend.new_reader("events")?; // will fall behind
+//! for i in 0..5 {
+//!     writeln!(events, "event {i}")?;
+//! }
+//!
+//! // A monitor that only wants what happens from now on.
+//! let mut monitor = backend.new_reader_at("events", Start::Latest)?;
+//! writeln!(events, "event 5")?;
+//! assert_eq!(monitor.recv()?.unwrap(), "event 5\n");
+//!
+//! // The slow reader is told what it missed, then reads what is kept.
+//! assert!(matches!(slow.recv(), Err(Error::Lagged { skipped: 3, .. })));
+//! assert_eq!(slow.recv()?.unwrap(), "event 3\n");
+//!
+//! // A consumer that saved its place resumes from there.
+//! let saved = slow.offset();
+//! drop(slow);
+//! let mut resumed = backend.new_reader_at("events", Start::Offset(saved))?;
+//! assert_eq!(resumed.recv()?.unwrap(), "event 4\n");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Messages and reads
 //!
 //! Each `write` is one message. `read(buf)` returns bytes of at most one
@@ -105,16 +156,38 @@
 //!   never ends before its first writer has come and gone: a reader opened
 //!   first waits.
 //! - After the end, readers read what is left, then get `Ok(0)` from `read`
-//!   and `None` from `recv`. [`ChannelBackend::new_writer`] on the ended
-//!   path is [`Error::StreamEnded`]; after `delete(path)` the name is
-//!   fresh again.
+//!   and `None` from `recv` — and so on every later read: the end is final.
+//!   [`ChannelBackend::new_writer`] on the ended path is
+//!   [`Error::StreamEnded`]; after `delete(path)` the name is fresh again.
 //! - [`ChannelBackend::delete`] removes a path and ends its stream at once:
 //!   blocked and later writes fail with `BrokenPipe`; readers drain what was
 //!   queued, then see end of stream.
 //! - [`ChannelBackend::close`] does that to every path, and afterwards the
-//!   backend refuses new work with [`Error::BackendClosed`]. No thread stays
-//!   blocked on a closed backend.
-//! - Closing anything twice is `Ok`.
+//!   backend refuses new work with [`Error::BackendClosed`].
+//! - Both are **final when they return**, in every thread that calls them
+//!   (a second caller racing a first waits for its work): every thread
+//!   blocked on the paths has been woken, and no later write succeeds.
+//! - **When every handle of the backend is gone** (every `ChannelBackend`
+//!   clone and every [`Broadcaster`]), no new writer or reader can be made,
+//!   so each path behaves like a pipe whose other end may be gone: readers
+//!   read what is queued, then see end of stream once no writer is left
+//!   (even if no writer ever came), and a writer gets `BrokenPipe` carrying
+//!   [`Error::NoReaders`] once no reader is left. Handles made before keep
+//!   working with each other.
+//! - **A writer that panics poisons its stream.** A `Writer` dropped while
+//!   its thread is panicking marks the stream: readers still read
+//!   everything written, but where they would have seen end of stream they
+//!   get, on every further read, an error of kind `UnexpectedEof` carrying
+//!   [`Error::WriterPanicked`] — so a record cut short by a crash is never
+//!   mistaken for a clean end. An explicit [`Writer::close`] never poisons.
+//! - **Nothing only peeked at is lost.** A message a queue reader took with
+//!   [`fill_buf`](std::io::BufRead::fill_buf) but did not consume at all
+//!   goes back to the path when that reader closes, ahead of what is still
+//!   queued, for the path's other readers. (It may then arrive after a
+//!   later message of the same writer that another reader had already
+//!   taken.)
+//! - Closing anything twice is `Ok`. No thread stays blocked on a closed
+//!   backend, a deleted path or a backend whose handles are all gone.
 //!
 //! ```
 //! use std::io::Write;
@@ -134,6 +207,39 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! A producer that panics half way through its work:
+//!
+//! ```
+//! use std::io::{BufRead, ErrorKind, Write};
+//! let backend = chanio::ChannelBackend::new();
+//! let reader = backend.new_reader("records")?;
+//! let mut writer = backend.new_writer("records")?;
+//! let producer = std::thread::spawn(move || {
+//!     writeln!(writer, "record 1").unwrap();
+//!     panic!("the producer fails here"); // `writer` is dropped while panicking
+//! });
+//! assert!(producer.join().is_err());
+//!
+//! let mut lines = reader.lines();
+//! assert_eq!(lines.next().unwrap()?, "record 1");
+//! let err = lines.next().unwrap().unwrap_err(); // not a clean end
+//! assert_eq!(err.kind(), ErrorKind::UnexpectedEof);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Dropping the backend with only handles left:
+//!
+//! ```
+//! use std::io::{ErrorKind, Write};
+//! let backend = chanio::ChannelBackend::new();
+//! let mut waiting = backend.new_reader("never written")?;
+//! let mut writer = backend.new_writer("nobody reads")?;
+//! drop(backend); // no writer can come to the first path, no reader to the second
+//! assert_eq!(waiting.recv()?, None);
+//! assert_eq!(writer.write(b"lost?").unwrap_err().kind(), ErrorKind::BrokenPipe);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Broadcast
 //!
 //! [`ChannelBackend::broadcast`] sends one message to every path whose name
@@ -148,6 +254,9 @@
 //!   or `close` of the backend ([`Error::BackendClosed`]);
 //!   [`ChannelBackend::try_broadcast`] never blocks and names the full paths
 //!   it skipped. In persistent mode it appends and never blocks.
+//! - **Order:** a broadcast first delivers to every matching path that has
+//!   room, and only then waits on the full ones: a slow subscriber never
+//!   delays the message to one that has room.
 //! - **Memory:** the bytes are copied once and that copy is shared by every
 //!   recipient, queue or log.
 //!
@@ -160,6 +269,34 @@
 //! assert_eq!(a.recv()?.unwrap(), b"event data");
 //! assert_eq!(b.recv()?.unwrap(), b"event data");
 //! # Ok::<(), chanio::Error>(())
+//! ```
+//!
+//! # Watching a pipeline
+//!
+//! [`ChannelBackend::stats`] and [`ChannelBackend::stats_all`] show, for
+//! each path, what it holds, who uses it, who is blocked on it right now,
+//! and what has passed through it ([`PathStats`]). In a slow pipeline the
+//! slow stage is the one whose input queue is full with its writers
+//! waiting (`examples/bottleneck.rs` prints such a table while it runs).
+//! Keeping the counts costs the hot path next to nothing: each writer and
+//! reader counts in memory of its own, and `stats` adds them up.
+//!
+//! ```
+//! use std::io::Write;
+//! let backend = chanio::ChannelBackend::builder().buffer_size(2).build();
+//! let mut input = backend.new_writer("stage2/in")?;
+//! let _stage2 = backend.new_reader("stage2/in")?; // a stage that is not reading
+//! input.write_all(b"job 1")?;
+//! input.write_all(b"job 2")?;
+//!
+//! for (path, stats) in backend.stats_all("stage")? {
+//!     if stats.capacity == Some(stats.queued) {
+//!         println!("{path} is backed up: {stats}");
+//!     }
+//! }
+//! let stats = backend.stats("stage2/in")?.unwrap();
+//! assert_eq!((stats.queued, stats.written, stats.read), (2, 2, 0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Timeouts
@@ -249,6 +386,8 @@
 //!   full paths, and does not scan every path under a lock.
 //! - Config is read exactly: `buffer_size = "abc"` or `persistent = "yes"`
 //!   is an error, not a silent default.
+//! - Persistent mode can be bounded (retention) without losing anything
+//!   silently, and a writer that panics is not taken for a clean end.
 //!
 //! ```
 //! use std::io::{ErrorKind, Write};

@@ -30,13 +30,22 @@ use crate::message::Message;
 ///
 /// A read returns `Ok(0)` (and `recv` returns `Ok(None)`) once the stream has
 /// ended and everything has been read, or once the path was deleted or the
-/// backend closed and everything already queued has been read. A reader
-/// opened before any writer simply waits for one.
+/// backend closed and everything already queued has been read, or once the
+/// backend's handles are all gone and no writer is left. The end is final:
+/// every later read returns it again. A reader opened before any writer
+/// simply waits for one.
+///
+/// Where a reader would see the end of a stream one of whose writers was
+/// dropped while its thread panicked, it gets instead, on every read, an
+/// error of kind `UnexpectedEof` carrying [`Error::WriterPanicked`]
+/// (`recv` returns that error).
 ///
 /// A read waits for a message until its [timeout](Reader::set_read_timeout)
-/// passes (an error of kind `TimedOut`, nothing consumed). After
-/// [`Reader::close`], reads fail with kind `Other` carrying
-/// [`Error::ReaderClosed`].
+/// passes (an error of kind `TimedOut`, nothing consumed). In persistent
+/// mode with retention, a reader whose next message was dropped gets one
+/// error of kind `Other` carrying [`Error::Lagged`] (nothing consumed),
+/// then reads on from the oldest message kept. After [`Reader::close`],
+/// reads fail with kind `Other` carrying [`Error::ReaderClosed`].
 ///
 /// ```
 /// use std::io::Read;
@@ -54,6 +63,29 @@ use crate::message::Message;
 /// assert_eq!(&buf[..3], b"one");
 /// assert_eq!(reader.read(&mut buf)?, 3);
 /// assert_eq!(reader.read(&mut buf)?, 0); // end of stream
+/// assert_eq!(reader.read(&mut buf)?, 0); // and it stays that way
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Closing
+///
+/// In queue mode, closing (or dropping) a reader leaves what it did not
+/// take for the path's other readers, and gives back a message it only
+/// peeked at:
+///
+/// ```
+/// use std::io::{BufRead, Write};
+/// let backend = chanio::ChannelBackend::new();
+/// let mut peeker = backend.new_reader("work")?;
+/// let mut worker = backend.new_reader("work")?;
+/// let mut writer = backend.new_writer("work")?;
+/// writer.write_all(b"job 1")?;
+/// writer.write_all(b"job 2")?;
+///
+/// assert_eq!(peeker.fill_buf()?, b"job 1"); // taken, but nothing consumed
+/// drop(peeker);                             // ... so it goes back, first
+/// assert_eq!(worker.recv()?.unwrap(), "job 1");
+/// assert_eq!(worker.recv()?.unwrap(), "job 2");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Reader {

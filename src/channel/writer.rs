@@ -31,13 +31,20 @@ use crate::message::Message;
 /// A stream ends when its last writer closes, either with [`Writer::close`]
 /// or by being dropped: readers then read what is left and see end of
 /// stream (`Ok(0)`). While any writer of the path is open, it has not ended.
+/// A writer dropped while its thread is panicking poisons the stream
+/// instead: readers get [`Error::WriterPanicked`] where they would have
+/// seen the end, so a stream cut short is never taken for a finished one.
 ///
 /// | after                     | `write` returns                                    |
 /// |---------------------------|----------------------------------------------------|
 /// | this writer's `close`     | `BrokenPipe` carrying [`Error::WriterClosed`]      |
 /// | `delete` of the path      | `BrokenPipe` carrying [`Error::PathDeleted`]       |
 /// | `close` of the backend    | `BrokenPipe` carrying [`Error::BackendClosed`]     |
+/// | every backend handle dropped and no reader left | `BrokenPipe` carrying [`Error::NoReaders`] |
 /// | its timeout passing       | `TimedOut` carrying [`Error::TimedOut`], nothing sent |
+///
+/// A write blocked on a full queue wakes with the same error when any of
+/// these happens.
 ///
 /// ```
 /// use std::io::{Read, Write};
@@ -53,6 +60,25 @@ use crate::message::Message;
 /// let mut text = String::new();
 /// reader.read_to_string(&mut text)?;
 /// assert_eq!(text, "from the firstfrom the second");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// With the backend's handles gone, a writer whose readers are gone learns
+/// it at once, blocked or not:
+///
+/// ```
+/// use std::io::Write;
+/// let backend = chanio::ChannelBackend::builder().buffer_size(1).build();
+/// let reader = backend.new_reader("jobs")?;
+/// let mut writer = backend.new_writer("jobs")?;
+/// writer.write_all(b"queued")?;
+/// drop((backend, reader));
+/// let err = writer.write(b"no one will read this").unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
+/// assert!(matches!(
+///     err.get_ref().and_then(|e| e.downcast_ref::<chanio::Error>()),
+///     Some(chanio::Error::NoReaders { .. })
+/// ));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Writer {
