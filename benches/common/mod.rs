@@ -1,0 +1,683 @@
+//! What every bench target shares: flags, payloads and their checks, the
+//! interleaved runner, statistics, ratios, targets and the CSV files.
+//!
+//! Each case is one file in `benches/` (`spsc_small.rs`, `fanout.rs`, ...)
+//! with a `[[bench]]` entry (`harness = false`) in `Cargo.toml`, and this
+//! module under it. Flags after `--` go to every target:
+//!
+//! ```text
+//! cargo bench                                    # every case, full mode
+//! cargo bench -- --quick                         # every case, quick mode: under two minutes on 2 cores
+//! cargo bench --bench fanout -- --quick          # one case
+//! cargo bench -- spsc_bulk fanout                # only the named cases (the other targets exit at once)
+//! cargo bench --bench spsc_bulk -- --contender=chanio,bus   # only contenders whose name has "chanio" or "bus"
+//! cargo bench --bench spsc_small -- --scale=0.01 --runs=1   # 1% of the messages, one run (for valgrind)
+//! ```
+//!
+//! # Runs
+//!
+//! Each contender runs 5 times (3 with `--quick`, or `--runs=N`); cases
+//! whose runs are short and scattered (`fanout`, `broadcast_scaling`) take
+//! twice that plus one. The runs of all contenders of a case are
+//! interleaved, round after round, so that background load spreads over
+//! all of them. For each contender the median, min and max are printed,
+//! then chanio's ratio to each peer (median / median, same run) and whether
+//! the targets are met.
+//!
+//! After each round, with the case's own threads idle, a fixed reference job
+//! runs on every core ([`Case::sample_noise`]). Its spread, (max - min) /
+//! median, is the case's *machine noise*: how much the machine itself moved
+//! while the case ran. A contender whose spread is far above it is noisy by
+//! itself (thread scheduling); a case whose noise is high ran beside other
+//! work and its figures deserve less trust.
+//!
+//! # Checks
+//!
+//! Every byte received is checked: a count and a sum of 64-bit words, each
+//! message stamped with its index ([`Payload`]); cases with competing
+//! readers check order and uniqueness as well. A wrong answer stops the
+//! program with an error ([`fail`]): a fast wrong answer must not pass.
+//!
+//! # Results
+//!
+//! Each case writes `<case>.csv` (one row per contender) and
+//! `<case>-targets.csv` into `$CHANIO_BENCH_OUT`, or else
+//! `$CARGO_TARGET_DIR/bench-results/` (`target/bench-results/` when that is
+//! unset), replacing what the same case wrote before. One file per case, and
+//! no appending, means that the directory always holds the latest result of
+//! every case and a full `cargo bench` leaves one combined set, whatever
+//! order the targets ran in. `python3 scripts/bench_report.py` reads the
+//! directory and makes the README table and `docs/bench.svg`.
+//!
+//! # Adding a case
+//!
+//! One file, `benches/NAME.rs`, and in `Cargo.toml`
+//! `[[bench]] name = "NAME"` with `harness = false`:
+//!
+//! ```text
+//! mod common;
+//! use common::{Case, Measure, Runs, Work, contender};
+//!
+//! fn main() {
+//!     let Some(mut case) = Case::start("NAME") else { return };
+//!     let count = case.settings.count(1_000_000, 200_000); // full, --quick
+//!     case.announce(format!("what is measured, {count} messages of 64 B"));
+//!     let contenders = vec![
+//!         contender(OURS, move || { /* one run: set up, time, verify, return the time */ }),
+//!         contender(PEER, move || { /* ... */ }),
+//!     ];
+//!     case.run(contenders, Runs::Normal, Measure::rate(count, 1e6, "Mmsgs/s"), Work::messages(count, 64));
+//!     case.ratios(&[OURS], &[PEER]);
+//!     case.at_least(OURS, PEER, 1.0);
+//!     case.finish();
+//! }
+//! ```
+//!
+//! `scripts/bench_report.py` lists cases in the order of its `CASE_ORDER`;
+//! a case not named there comes after the others.
+
+// Every target compiles this module, and its re-exports, and uses only part
+// of them.
+#![allow(dead_code, unused_imports)]
+
+pub mod check;
+pub mod spsc;
+pub mod threads;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub use check::{Aligned, Checker, Payload, Tally, stamp_of, verify};
+pub use threads::{Job, job, named_thread, timed_fanout, timed_pair, timed_threads};
+
+/// Stops the program with `what` as its error.
+pub fn fail(what: &str) -> ! {
+    eprintln!("error: {what}");
+    std::process::exit(1);
+}
+
+// ---------------------------------------------------------------------------
+// Settings
+
+/// The flags every target takes.
+pub struct Settings {
+    pub quick: bool,
+    /// Runs per contender (`--runs=N`; 5, or 3 with `--quick`).
+    pub runs: usize,
+    /// Case names given on the command line; empty runs every case.
+    only: Vec<String>,
+    /// `--contender=A,B`: run only contenders whose name contains A or B.
+    contender: Option<String>,
+    /// `--scale=F`: multiply message counts by F (e.g. 0.01 under valgrind).
+    scale: f64,
+}
+
+impl Settings {
+    pub fn from_args() -> Settings {
+        let mut settings = Settings {
+            quick: false,
+            runs: 5,
+            only: Vec::new(),
+            contender: None,
+            scale: 1.0,
+        };
+        let mut runs = None;
+        for arg in std::env::args().skip(1) {
+            match arg.as_str() {
+                "--quick" => settings.quick = true,
+                flag if flag.starts_with("--scale=") => {
+                    settings.scale = flag["--scale=".len()..]
+                        .parse()
+                        .unwrap_or_else(|_| fail("--scale= takes a number"));
+                }
+                flag if flag.starts_with("--runs=") => {
+                    runs = Some(
+                        flag["--runs=".len()..]
+                            .parse()
+                            .ok()
+                            .filter(|&n| n > 0)
+                            .unwrap_or_else(|| fail("--runs= takes a whole number above 0")),
+                    );
+                }
+                flag if flag.starts_with("--contender=") => {
+                    settings.contender = Some(flag["--contender=".len()..].to_owned());
+                }
+                // `cargo bench` passes `--bench`; other flags are not ours
+                // (`--memory-child` belongs to late_readers_memory).
+                flag if flag.starts_with('-') => {}
+                name => settings.only.push(name.to_owned()),
+            }
+        }
+        settings.runs = runs.unwrap_or(if settings.quick { 3 } else { 5 });
+        settings
+    }
+
+    pub fn wants(&self, case: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == case)
+    }
+
+    fn keep(&self, contenders: Vec<Contender>) -> Vec<Contender> {
+        match &self.contender {
+            None => contenders,
+            Some(texts) => contenders
+                .into_iter()
+                .filter(|c| texts.split(',').any(|t| c.name.contains(t)))
+                .collect(),
+        }
+    }
+
+    /// `full` messages in a full run, `quick` with `--quick`, times `--scale`.
+    pub fn count(&self, full: u64, quick: u64) -> u64 {
+        let count = if self.quick { quick } else { full };
+        ((count as f64 * self.scale) as u64).max(1)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Contenders and how their runs are turned into figures
+
+/// One contender of a case: a name and one timed, self-checking run.
+pub struct Contender {
+    pub name: String,
+    run: Box<dyn Fn() -> Duration>,
+    /// The part of the case's work one run does: less than 1 for a peer so
+    /// slow that it runs on fewer messages (its rate is scaled to match).
+    pub share: f64,
+}
+
+pub fn contender(name: impl Into<String>, run: impl Fn() -> Duration + 'static) -> Contender {
+    Contender {
+        name: name.into(),
+        run: Box::new(run),
+        share: 1.0,
+    }
+}
+
+impl Contender {
+    /// This contender doing only `share` of the case's work per run.
+    pub fn with_share(self, share: f64) -> Contender {
+        Contender { share, ..self }
+    }
+}
+
+/// How many runs each contender gets.
+#[derive(Clone, Copy)]
+pub enum Runs {
+    /// `--runs` (5, or 3 with `--quick`).
+    Normal,
+    /// Twice that plus one, for cases whose runs are short and scatter
+    /// widely (many threads on two cores).
+    Scattered,
+}
+
+/// How a case turns a run's time into the number it reports.
+#[derive(Clone, Copy)]
+pub enum Measure {
+    /// `work / seconds / scale`, higher is better.
+    Rate {
+        work: f64,
+        scale: f64,
+        unit: &'static str,
+    },
+    /// `seconds * 1e9 / work`, lower is better.
+    NanosPerOp { work: f64 },
+}
+
+impl Measure {
+    /// `work` units per run, reported per second divided by `scale`.
+    pub fn rate(work: u64, scale: f64, unit: &'static str) -> Measure {
+        Measure::Rate {
+            work: work as f64,
+            scale,
+            unit,
+        }
+    }
+
+    /// Nanoseconds for each of `work` operations per run.
+    pub fn nanos_per_op(work: u64) -> Measure {
+        Measure::NanosPerOp { work: work as f64 }
+    }
+
+    fn unit(self) -> &'static str {
+        match self {
+            Measure::Rate { unit, .. } => unit,
+            Measure::NanosPerOp { .. } => "ns/op",
+        }
+    }
+
+    fn higher_is_better(self) -> bool {
+        matches!(self, Measure::Rate { .. })
+    }
+
+    fn value(self, elapsed: Duration, share: f64) -> f64 {
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        match self {
+            Measure::Rate { work, scale, .. } => work * share / secs / scale,
+            Measure::NanosPerOp { work } => secs * 1e9 / (work * share),
+        }
+    }
+}
+
+/// What one run does, for the CSV's record: messages (or operations) and
+/// bytes per message.
+#[derive(Clone, Copy)]
+pub struct Work {
+    pub per_run: u64,
+    pub message_bytes: usize,
+}
+
+impl Work {
+    pub fn messages(per_run: u64, message_bytes: usize) -> Work {
+        Work {
+            per_run,
+            message_bytes,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Stat {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Stat {
+    pub fn of(mut values: Vec<f64>) -> Stat {
+        assert!(!values.is_empty(), "a statistic of no values");
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let median = if n % 2 == 1 {
+            values[n / 2]
+        } else {
+            (values[n / 2 - 1] + values[n / 2]) / 2.0
+        };
+        Stat {
+            median,
+            min: values[0],
+            max: values[n - 1],
+        }
+    }
+
+    /// (max - min) / median.
+    pub fn spread(&self) -> f64 {
+        (self.max - self.min) / self.median
+    }
+}
+
+/// One contender's figures.
+pub struct Row {
+    pub contender: String,
+    pub unit: &'static str,
+    pub higher_is_better: bool,
+    pub stat: Stat,
+    pub runs: usize,
+    pub work: Work,
+}
+
+// ---------------------------------------------------------------------------
+// A case: its runs, figures, ratios, targets and files
+
+pub struct Case {
+    pub name: &'static str,
+    pub settings: Settings,
+    rows: Vec<Row>,
+    targets: Vec<(String, bool)>,
+    /// Seconds the reference job took, one entry per sample.
+    noise: Vec<f64>,
+    load_average: Option<f64>,
+    started: Instant,
+}
+
+impl Case {
+    /// The case `name`, or `None` when the command line names other cases.
+    pub fn start(name: &'static str) -> Option<Case> {
+        let settings = Settings::from_args();
+        if !settings.wants(name) {
+            return None;
+        }
+        Some(Case {
+            name,
+            settings,
+            rows: Vec::new(),
+            targets: Vec::new(),
+            noise: Vec::new(),
+            load_average: load_average(),
+            started: Instant::now(),
+        })
+    }
+
+    /// Prints the case's heading: what it measures.
+    pub fn announce(&self, what: impl AsRef<str>) {
+        println!(
+            "\n== {}: {} ({} mode, {} runs per contender) ==",
+            self.name,
+            what.as_ref(),
+            if self.settings.quick { "quick" } else { "full" },
+            self.settings.runs
+        );
+    }
+
+    pub fn runs(&self, runs: Runs) -> usize {
+        match runs {
+            Runs::Normal => self.settings.runs,
+            Runs::Scattered => self.settings.runs * 2 + 1,
+        }
+    }
+
+    /// Runs the contenders that `--contender=` keeps, round-robin, sampling
+    /// the machine's noise after each round; records and prints the figures.
+    pub fn run(&mut self, contenders: Vec<Contender>, runs: Runs, measure: Measure, work: Work) {
+        let contenders = self.settings.keep(contenders);
+        let runs = self.runs(runs);
+        let mut times = vec![Vec::with_capacity(runs); contenders.len()];
+        for _ in 0..runs {
+            for (c, t) in contenders.iter().zip(&mut times) {
+                t.push((c.run)());
+            }
+            self.sample_noise();
+        }
+        for (c, t) in contenders.iter().zip(times) {
+            let values = t.iter().map(|&d| measure.value(d, c.share)).collect();
+            self.push(Row {
+                contender: c.name.clone(),
+                unit: measure.unit(),
+                higher_is_better: measure.higher_is_better(),
+                stat: Stat::of(values),
+                runs,
+                work: Work {
+                    per_run: (work.per_run as f64 * c.share).round() as u64,
+                    ..work
+                },
+            });
+        }
+        self.print_figures();
+    }
+
+    /// Records figures that a case measured its own way.
+    pub fn push(&mut self, row: Row) {
+        self.rows.push(row);
+    }
+
+    pub fn print_figures(&self) {
+        let width = self
+            .rows
+            .iter()
+            .map(|r| r.contender.len())
+            .max()
+            .unwrap_or(10)
+            .max(10);
+        println!(
+            "  {:<width$}  {:>10}  {:>10}  {:>10}  {:>7}  unit",
+            "contender", "median", "min", "max", "spread"
+        );
+        for r in &self.rows {
+            println!(
+                "  {:<width$}  {:>10}  {:>10}  {:>10}  {:>6.1}%  {}",
+                r.contender,
+                fmt_num(r.stat.median),
+                fmt_num(r.stat.min),
+                fmt_num(r.stat.max),
+                r.stat.spread() * 100.0,
+                r.unit
+            );
+        }
+    }
+
+    /// The median of a contender; `None` if it did not run (see `--contender=`).
+    pub fn median(&self, contender: &str) -> Option<f64> {
+        self.row(contender).map(|r| r.stat.median)
+    }
+
+    fn row(&self, contender: &str) -> Option<&Row> {
+        self.rows.iter().find(|r| r.contender == contender)
+    }
+
+    /// Prints `a / b` of medians and returns it; `None` if either did not run.
+    pub fn ratio(&self, a: &str, b: &str) -> Option<f64> {
+        let ratio = self.median(a)? / self.median(b)?;
+        println!("  {ratio:>6.2}x  {a}  /  {b}");
+        Some(ratio)
+    }
+
+    /// Prints the ratio of each of `ours` to each of `peers`.
+    pub fn ratios(&self, ours: &[&str], peers: &[&str]) {
+        println!("  ratios (median / median):");
+        for a in ours {
+            for b in peers {
+                self.ratio(a, b);
+            }
+        }
+    }
+
+    /// Of `peers` that ran, the one with the best median.
+    pub fn fastest<'a>(&self, peers: &[&'a str]) -> Option<&'a str> {
+        let ran = peers.iter().filter_map(|&p| Some((p, self.row(p)?)));
+        let best = ran.max_by(|(_, a), (_, b)| {
+            let order = a.stat.median.total_cmp(&b.stat.median);
+            if a.higher_is_better {
+                order
+            } else {
+                order.reverse()
+            }
+        });
+        best.map(|(p, _)| p)
+    }
+
+    /// Records a target and prints whether it was met.
+    pub fn target(&mut self, label: String, met: bool) {
+        println!("  target {}: {label}", if met { "met" } else { "MISSED" });
+        self.targets.push((label, met));
+    }
+
+    fn skipped(&self, label: &str) {
+        println!("  target skipped (a contender it needs did not run): {label}");
+    }
+
+    /// Target: `ours / peer >= at_least` (medians, higher is better).
+    pub fn at_least(&mut self, ours: &str, peer: &str, at_least: f64) {
+        let label = format!("{} {ours} >= {at_least}x {peer}", self.name);
+        match self.median(ours).zip(self.median(peer)) {
+            Some((a, b)) => {
+                let ratio = a / b;
+                self.target(format!("{label} (got {ratio:.2}x)"), ratio >= at_least);
+            }
+            None => self.skipped(&label),
+        }
+    }
+
+    /// Target: `ours >= at_least` times the fastest of `peers` in this run.
+    pub fn at_least_fastest(&mut self, ours: &str, peers: &[&str], at_least: f64) {
+        let label = format!("{} {ours} >= {at_least}x the fastest peer", self.name);
+        match self.fastest(peers).zip(self.median(ours)) {
+            Some((fastest, median)) => {
+                let ratio = median / self.median(fastest).expect("the fastest peer ran");
+                self.target(
+                    format!("{label} (got {ratio:.2}x {fastest})"),
+                    ratio >= at_least,
+                );
+            }
+            None => self.skipped(&label),
+        }
+    }
+
+    /// Target: `a / b <= at_most` (medians; for lower-is-better figures).
+    pub fn at_most(&mut self, a: &str, b: &str, at_most: f64) {
+        let label = format!("{} {a} <= {at_most}x {b}", self.name);
+        match self.median(a).zip(self.median(b)) {
+            Some((x, y)) => {
+                let ratio = x / y;
+                self.target(format!("{label} (got {ratio:.2}x)"), ratio <= at_most);
+            }
+            None => self.skipped(&label),
+        }
+    }
+
+    /// Times the reference job on every core, while the case's own threads
+    /// are idle. [`Case::run`] calls it after each round; a case that times
+    /// its own loop calls it after each of its runs.
+    pub fn sample_noise(&mut self) {
+        for _ in 0..NOISE_SAMPLES_PER_CALL {
+            self.noise.push(reference_job().as_secs_f64());
+        }
+    }
+
+    /// The spread of the reference job's times; `None` before any sample.
+    pub fn noise(&self) -> Option<f64> {
+        (!self.noise.is_empty()).then(|| Stat::of(self.noise.clone()).spread())
+    }
+
+    /// Prints the noise and the targets and writes the case's files.
+    pub fn finish(self) {
+        match self.noise() {
+            Some(spread) => println!(
+                "  machine noise: the reference job took {:.1} ms (median), spread {:.1}% over {} samples{}",
+                Stat::of(self.noise.clone()).median * 1e3,
+                spread * 100.0,
+                self.noise.len(),
+                self.load_average
+                    .map(|l| format!("; load average {l:.2} at the start"))
+                    .unwrap_or_default()
+            ),
+            None => println!("  machine noise: not sampled"),
+        }
+        if !self.targets.is_empty() {
+            let missed = self.targets.iter().filter(|(_, met)| !met).count();
+            println!(
+                "  targets: {} met, {missed} MISSED",
+                self.targets.len() - missed
+            );
+        }
+        self.write_files();
+        println!(
+            "  {} took {:.1} s",
+            self.name,
+            self.started.elapsed().as_secs_f64()
+        );
+    }
+
+    fn write_files(&self) {
+        let dir = results_dir();
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            fail(&format!("cannot create {}: {e}", dir.display()));
+        }
+        let noise = self.noise().map(|n| n * 100.0);
+        let mut csv = String::from(CSV_HEADER);
+        for r in &self.rows {
+            let _ = writeln!(
+                csv,
+                "{},{},{},{},{},{},{},{},{},{},{},{}",
+                self.name,
+                quoted(&r.contender),
+                r.unit,
+                if r.higher_is_better {
+                    "higher"
+                } else {
+                    "lower"
+                },
+                r.stat.median,
+                r.stat.min,
+                r.stat.max,
+                r.runs,
+                r.work.per_run,
+                r.work.message_bytes,
+                noise.map(|n| format!("{n:.2}")).unwrap_or_default(),
+                self.load_average
+                    .map(|l| format!("{l:.2}"))
+                    .unwrap_or_default(),
+            );
+        }
+        let mut targets = String::from("case,met,target\n");
+        for (label, met) in &self.targets {
+            let _ = writeln!(
+                targets,
+                "{},{},{}",
+                self.name,
+                if *met { "met" } else { "MISSED" },
+                quoted(label)
+            );
+        }
+        for (file, text) in [
+            (format!("{}.csv", self.name), csv),
+            (format!("{}-targets.csv", self.name), targets),
+        ] {
+            let path = dir.join(file);
+            if let Err(e) = std::fs::write(&path, text) {
+                fail(&format!("cannot write {}: {e}", path.display()));
+            }
+        }
+        println!(
+            "  results written to {}",
+            dir.join(format!("{}.csv", self.name)).display()
+        );
+    }
+}
+
+/// The columns of every case's CSV; `scripts/bench_report.py` reads them.
+pub const CSV_HEADER: &str = "case,contender,unit,better,median,min,max,runs,work_per_run,message_bytes,noise_pct,load_avg\n";
+
+fn quoted(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "'"))
+}
+
+/// Where every case writes its files.
+pub fn results_dir() -> PathBuf {
+    match std::env::var_os("CHANIO_BENCH_OUT") {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| "target".into())
+            .join("bench-results"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Machine noise
+
+const NOISE_SAMPLES_PER_CALL: usize = 3;
+
+/// About 5 ms of work per core: long enough to span several of the
+/// scheduler's time slices, so one preemption does not decide a sample.
+const REFERENCE_STEPS: u32 = 2_500_000;
+
+/// A fixed amount of arithmetic on every core at once, timed until the last
+/// core is done: any other work on the machine slows one of them. A few
+/// milliseconds, so that sampling after every round costs little.
+fn reference_job() -> Duration {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for core in 0..cores {
+            scope.spawn(move || {
+                let mut x = core as u64 + 0x9e37_79b9_7f4a_7c15;
+                for _ in 0..REFERENCE_STEPS {
+                    // xorshift: a dependent chain the compiler cannot fold.
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                }
+                std::hint::black_box(x)
+            });
+        }
+    });
+    start.elapsed()
+}
+
+/// The one-minute load average, where `/proc` has it.
+fn load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+pub fn fmt_num(x: f64) -> String {
+    if x >= 1000.0 {
+        format!("{x:.0}")
+    } else if x >= 10.0 {
+        format!("{x:.1}")
+    } else if x >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
+}
