@@ -81,14 +81,19 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod check;
+pub mod files;
+pub mod measure;
+pub mod noise;
+pub mod settings;
 pub mod spsc;
 pub mod threads;
 
-use std::fmt::Write as _;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub use check::{Aligned, Checker, Payload, Tally, stamp_of, verify};
+pub use files::results_dir;
+pub use measure::{Contender, Measure, Row, Runs, Stat, Work, contender, fmt_num};
+pub use settings::Settings;
 pub use threads::{Job, job, named_thread, timed_fanout, timed_pair, timed_threads};
 
 /// Stops the program with `what` as its error.
@@ -97,228 +102,9 @@ pub fn fail(what: &str) -> ! {
     std::process::exit(1);
 }
 
-// ---------------------------------------------------------------------------
-// Settings
-
-/// The flags every target takes.
-pub struct Settings {
-    pub quick: bool,
-    /// Runs per contender (`--runs=N`; 5, or 3 with `--quick`).
-    pub runs: usize,
-    /// Case names given on the command line; empty runs every case.
-    only: Vec<String>,
-    /// `--contender=A,B`: run only contenders whose name contains A or B.
-    contender: Option<String>,
-    /// `--scale=F`: multiply message counts by F (e.g. 0.01 under valgrind).
-    scale: f64,
-}
-
-impl Settings {
-    pub fn from_args() -> Settings {
-        let mut settings = Settings {
-            quick: false,
-            runs: 5,
-            only: Vec::new(),
-            contender: None,
-            scale: 1.0,
-        };
-        let mut runs = None;
-        for arg in std::env::args().skip(1) {
-            match arg.as_str() {
-                "--quick" => settings.quick = true,
-                flag if flag.starts_with("--scale=") => {
-                    settings.scale = flag["--scale=".len()..]
-                        .parse()
-                        .unwrap_or_else(|_| fail("--scale= takes a number"));
-                }
-                flag if flag.starts_with("--runs=") => {
-                    runs = Some(
-                        flag["--runs=".len()..]
-                            .parse()
-                            .ok()
-                            .filter(|&n| n > 0)
-                            .unwrap_or_else(|| fail("--runs= takes a whole number above 0")),
-                    );
-                }
-                flag if flag.starts_with("--contender=") => {
-                    settings.contender = Some(flag["--contender=".len()..].to_owned());
-                }
-                // `cargo bench` passes `--bench`; other flags are not ours
-                // (`--memory-child` belongs to late_readers_memory).
-                flag if flag.starts_with('-') => {}
-                name => settings.only.push(name.to_owned()),
-            }
-        }
-        settings.runs = runs.unwrap_or(if settings.quick { 3 } else { 5 });
-        settings
-    }
-
-    pub fn wants(&self, case: &str) -> bool {
-        self.only.is_empty() || self.only.iter().any(|o| o == case)
-    }
-
-    fn keep(&self, contenders: Vec<Contender>) -> Vec<Contender> {
-        match &self.contender {
-            None => contenders,
-            Some(texts) => contenders
-                .into_iter()
-                .filter(|c| texts.split(',').any(|t| c.name.contains(t)))
-                .collect(),
-        }
-    }
-
-    /// `full` messages in a full run, `quick` with `--quick`, times `--scale`.
-    pub fn count(&self, full: u64, quick: u64) -> u64 {
-        let count = if self.quick { quick } else { full };
-        ((count as f64 * self.scale) as u64).max(1)
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Contenders and how their runs are turned into figures
-
-/// One contender of a case: a name and one timed, self-checking run.
-pub struct Contender {
-    pub name: String,
-    run: Box<dyn Fn() -> Duration>,
-    /// The part of the case's work one run does: less than 1 for a peer so
-    /// slow that it runs on fewer messages (its rate is scaled to match).
-    pub share: f64,
-}
-
-pub fn contender(name: impl Into<String>, run: impl Fn() -> Duration + 'static) -> Contender {
-    Contender {
-        name: name.into(),
-        run: Box::new(run),
-        share: 1.0,
-    }
-}
-
-impl Contender {
-    /// This contender doing only `share` of the case's work per run.
-    pub fn with_share(self, share: f64) -> Contender {
-        Contender { share, ..self }
-    }
-}
-
-/// How many runs each contender gets.
-#[derive(Clone, Copy)]
-pub enum Runs {
-    /// `--runs` (5, or 3 with `--quick`).
-    Normal,
-    /// Twice that plus one, for cases whose runs are short and scatter
-    /// widely (many threads on two cores).
-    Scattered,
-}
-
-/// How a case turns a run's time into the number it reports.
-#[derive(Clone, Copy)]
-pub enum Measure {
-    /// `work / seconds / scale`, higher is better.
-    Rate {
-        work: f64,
-        scale: f64,
-        unit: &'static str,
-    },
-    /// `seconds * 1e9 / work`, lower is better.
-    NanosPerOp { work: f64 },
-}
-
-impl Measure {
-    /// `work` units per run, reported per second divided by `scale`.
-    pub fn rate(work: u64, scale: f64, unit: &'static str) -> Measure {
-        Measure::Rate {
-            work: work as f64,
-            scale,
-            unit,
-        }
-    }
-
-    /// Nanoseconds for each of `work` operations per run.
-    pub fn nanos_per_op(work: u64) -> Measure {
-        Measure::NanosPerOp { work: work as f64 }
-    }
-
-    fn unit(self) -> &'static str {
-        match self {
-            Measure::Rate { unit, .. } => unit,
-            Measure::NanosPerOp { .. } => "ns/op",
-        }
-    }
-
-    fn higher_is_better(self) -> bool {
-        matches!(self, Measure::Rate { .. })
-    }
-
-    fn value(self, elapsed: Duration, share: f64) -> f64 {
-        let secs = elapsed.as_secs_f64().max(1e-9);
-        match self {
-            Measure::Rate { work, scale, .. } => work * share / secs / scale,
-            Measure::NanosPerOp { work } => secs * 1e9 / (work * share),
-        }
-    }
-}
-
-/// What one run does, for the CSV's record: messages (or operations) and
-/// bytes per message.
-#[derive(Clone, Copy)]
-pub struct Work {
-    pub per_run: u64,
-    pub message_bytes: usize,
-}
-
-impl Work {
-    pub fn messages(per_run: u64, message_bytes: usize) -> Work {
-        Work {
-            per_run,
-            message_bytes,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-pub struct Stat {
-    pub median: f64,
-    pub min: f64,
-    pub max: f64,
-}
-
-impl Stat {
-    pub fn of(mut values: Vec<f64>) -> Stat {
-        assert!(!values.is_empty(), "a statistic of no values");
-        values.sort_by(f64::total_cmp);
-        let n = values.len();
-        let median = if n % 2 == 1 {
-            values[n / 2]
-        } else {
-            (values[n / 2 - 1] + values[n / 2]) / 2.0
-        };
-        Stat {
-            median,
-            min: values[0],
-            max: values[n - 1],
-        }
-    }
-
-    /// (max - min) / median.
-    pub fn spread(&self) -> f64 {
-        (self.max - self.min) / self.median
-    }
-}
-
-/// One contender's figures.
-pub struct Row {
-    pub contender: String,
-    pub unit: &'static str,
-    pub higher_is_better: bool,
-    pub stat: Stat,
-    pub runs: usize,
-    pub work: Work,
-}
-
-// ---------------------------------------------------------------------------
-// A case: its runs, figures, ratios, targets and files
-
+/// One case: its settings, its contenders' figures, its targets and the
+/// machine's noise while it ran. [`Case::start`] makes it, [`Case::finish`]
+/// prints the summary and writes its files.
 pub struct Case {
     pub name: &'static str,
     pub settings: Settings,
@@ -343,7 +129,7 @@ impl Case {
             rows: Vec::new(),
             targets: Vec::new(),
             noise: Vec::new(),
-            load_average: load_average(),
+            load_average: noise::load_average(),
             started: Instant::now(),
         })
     }
@@ -351,11 +137,10 @@ impl Case {
     /// Prints the case's heading: what it measures.
     pub fn announce(&self, what: impl AsRef<str>) {
         println!(
-            "\n== {}: {} ({} mode, {} runs per contender) ==",
+            "\n== {}: {} ({} mode) ==",
             self.name,
             what.as_ref(),
             if self.settings.quick { "quick" } else { "full" },
-            self.settings.runs
         );
     }
 
@@ -371,6 +156,7 @@ impl Case {
     pub fn run(&mut self, contenders: Vec<Contender>, runs: Runs, measure: Measure, work: Work) {
         let contenders = self.settings.keep(contenders);
         let runs = self.runs(runs);
+        println!("  {runs} runs of each contender, interleaved");
         let mut times = vec![Vec::with_capacity(runs); contenders.len()];
         for _ in 0..runs {
             for (c, t) in contenders.iter().zip(&mut times) {
@@ -477,7 +263,8 @@ impl Case {
 
     /// Target: `ours / peer >= at_least` (medians, higher is better).
     pub fn at_least(&mut self, ours: &str, peer: &str, at_least: f64) {
-        let label = format!("{} {ours} >= {at_least}x {peer}", self.name);
+        // `:?` keeps the point: a target of 1.0 reads "1.0x", not "1x".
+        let label = format!("{} {ours} >= {at_least:?}x {peer}", self.name);
         match self.median(ours).zip(self.median(peer)) {
             Some((a, b)) => {
                 let ratio = a / b;
@@ -489,7 +276,7 @@ impl Case {
 
     /// Target: `ours >= at_least` times the fastest of `peers` in this run.
     pub fn at_least_fastest(&mut self, ours: &str, peers: &[&str], at_least: f64) {
-        let label = format!("{} {ours} >= {at_least}x the fastest peer", self.name);
+        let label = format!("{} {ours} >= {at_least:?}x the fastest peer", self.name);
         match self.fastest(peers).zip(self.median(ours)) {
             Some((fastest, median)) => {
                 let ratio = median / self.median(fastest).expect("the fastest peer ran");
@@ -504,7 +291,7 @@ impl Case {
 
     /// Target: `a / b <= at_most` (medians; for lower-is-better figures).
     pub fn at_most(&mut self, a: &str, b: &str, at_most: f64) {
-        let label = format!("{} {a} <= {at_most}x {b}", self.name);
+        let label = format!("{} {a} <= {at_most:?}x {b}", self.name);
         match self.median(a).zip(self.median(b)) {
             Some((x, y)) => {
                 let ratio = x / y;
@@ -518,8 +305,8 @@ impl Case {
     /// are idle. [`Case::run`] calls it after each round; a case that times
     /// its own loop calls it after each of its runs.
     pub fn sample_noise(&mut self) {
-        for _ in 0..NOISE_SAMPLES_PER_CALL {
-            self.noise.push(reference_job().as_secs_f64());
+        for _ in 0..noise::SAMPLES_PER_CALL {
+            self.noise.push(noise::reference_job().as_secs_f64());
         }
     }
 
@@ -549,135 +336,22 @@ impl Case {
                 self.targets.len() - missed
             );
         }
-        self.write_files();
+        let noise = self.noise().map(|n| n * 100.0);
+        let dir = files::write(
+            self.name,
+            &self.rows,
+            &self.targets,
+            noise,
+            self.load_average,
+        );
+        println!(
+            "  results written to {}",
+            dir.join(format!("{}.csv", self.name)).display()
+        );
         println!(
             "  {} took {:.1} s",
             self.name,
             self.started.elapsed().as_secs_f64()
         );
-    }
-
-    fn write_files(&self) {
-        let dir = results_dir();
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            fail(&format!("cannot create {}: {e}", dir.display()));
-        }
-        let noise = self.noise().map(|n| n * 100.0);
-        let mut csv = String::from(CSV_HEADER);
-        for r in &self.rows {
-            let _ = writeln!(
-                csv,
-                "{},{},{},{},{},{},{},{},{},{},{},{}",
-                self.name,
-                quoted(&r.contender),
-                r.unit,
-                if r.higher_is_better {
-                    "higher"
-                } else {
-                    "lower"
-                },
-                r.stat.median,
-                r.stat.min,
-                r.stat.max,
-                r.runs,
-                r.work.per_run,
-                r.work.message_bytes,
-                noise.map(|n| format!("{n:.2}")).unwrap_or_default(),
-                self.load_average
-                    .map(|l| format!("{l:.2}"))
-                    .unwrap_or_default(),
-            );
-        }
-        let mut targets = String::from("case,met,target\n");
-        for (label, met) in &self.targets {
-            let _ = writeln!(
-                targets,
-                "{},{},{}",
-                self.name,
-                if *met { "met" } else { "MISSED" },
-                quoted(label)
-            );
-        }
-        for (file, text) in [
-            (format!("{}.csv", self.name), csv),
-            (format!("{}-targets.csv", self.name), targets),
-        ] {
-            let path = dir.join(file);
-            if let Err(e) = std::fs::write(&path, text) {
-                fail(&format!("cannot write {}: {e}", path.display()));
-            }
-        }
-        println!(
-            "  results written to {}",
-            dir.join(format!("{}.csv", self.name)).display()
-        );
-    }
-}
-
-/// The columns of every case's CSV; `scripts/bench_report.py` reads them.
-pub const CSV_HEADER: &str = "case,contender,unit,better,median,min,max,runs,work_per_run,message_bytes,noise_pct,load_avg\n";
-
-fn quoted(text: &str) -> String {
-    format!("\"{}\"", text.replace('"', "'"))
-}
-
-/// Where every case writes its files.
-pub fn results_dir() -> PathBuf {
-    match std::env::var_os("CHANIO_BENCH_OUT") {
-        Some(dir) => PathBuf::from(dir),
-        None => std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| "target".into())
-            .join("bench-results"),
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Machine noise
-
-const NOISE_SAMPLES_PER_CALL: usize = 3;
-
-/// About 5 ms of work per core: long enough to span several of the
-/// scheduler's time slices, so one preemption does not decide a sample.
-const REFERENCE_STEPS: u32 = 2_500_000;
-
-/// A fixed amount of arithmetic on every core at once, timed until the last
-/// core is done: any other work on the machine slows one of them. A few
-/// milliseconds, so that sampling after every round costs little.
-fn reference_job() -> Duration {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let start = Instant::now();
-    std::thread::scope(|scope| {
-        for core in 0..cores {
-            scope.spawn(move || {
-                let mut x = core as u64 + 0x9e37_79b9_7f4a_7c15;
-                for _ in 0..REFERENCE_STEPS {
-                    // xorshift: a dependent chain the compiler cannot fold.
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                }
-                std::hint::black_box(x)
-            });
-        }
-    });
-    start.elapsed()
-}
-
-/// The one-minute load average, where `/proc` has it.
-fn load_average() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
-    text.split_whitespace().next()?.parse().ok()
-}
-
-pub fn fmt_num(x: f64) -> String {
-    if x >= 1000.0 {
-        format!("{x:.0}")
-    } else if x >= 10.0 {
-        format!("{x:.1}")
-    } else if x >= 1.0 {
-        format!("{x:.2}")
-    } else {
-        format!("{x:.3}")
     }
 }
