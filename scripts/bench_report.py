@@ -15,9 +15,11 @@ The chart shows, for each case, every contender's median as a bar and its
 min..max as a line, chanio's bars dark, and the case's machine noise in its
 title; the tables list the same numbers, so the two always agree. "spread"
 is (max - min) / median of a contender's runs; "machine noise" is the same
-for a fixed reference job timed between the case's rounds (see
-benches/common/mod.rs): a contender spreading far more than the noise is
-noisy by itself, a case with high noise ran on a busy machine.
+for a fixed reference job timed on every core between the case's rounds
+(see benches/common/mod.rs): a contender spreading far more than the noise
+is noisy by itself, a case with high noise ran on a busy machine. The
+reference job's median time shows steady load that does not spread: it
+rises when other work shares the cores all along.
 """
 
 import argparse
@@ -44,7 +46,7 @@ CASE_ORDER = [
 
 COLUMNS = [
     "case", "contender", "unit", "better", "median", "min", "max", "runs",
-    "work_per_run", "message_bytes", "noise_pct", "load_avg",
+    "work_per_run", "message_bytes", "noise_pct", "reference_ms", "load_avg",
 ]
 
 
@@ -56,7 +58,7 @@ def read_rows(paths):
                 for key in ("median", "min", "max"):
                     row[key] = float(row[key])
                 # CSVs from before the noise columns have none.
-                for key in ("noise_pct", "load_avg"):
+                for key in ("noise_pct", "reference_ms", "load_avg"):
                     value = row.get(key) or ""
                     row[key] = float(value) if value else None
                 rows.append(row)
@@ -123,16 +125,22 @@ def table(cases):
     return "\n".join(lines)
 
 
+def optional(value, form):
+    return "n/a" if value is None else form.format(value)
+
+
 def noise_table(cases):
     lines = [
-        "| case | runs per contender | machine noise | load average at start |",
-        "|---|---:|---:|---:|",
+        "| case | runs per contender | machine noise | reference job (ms) | load average at start |",
+        "|---|---:|---:|---:|---:|",
     ]
     for case, rows in cases.items():
         first = rows[0]
-        load = "n/a" if first["load_avg"] is None else f"{first['load_avg']:.2f}"
         runs = "/".join(sorted({r["runs"] for r in rows}, key=int))
-        lines.append(f"| {case} | {runs} | {noise_text(first)} | {load} |")
+        lines.append(
+            f"| {case} | {runs} | {noise_text(first)} | {optional(first['reference_ms'], '{:.1f}')} | "
+            f"{optional(first['load_avg'], '{:.2f}')} |"
+        )
     return "\n".join(lines)
 
 

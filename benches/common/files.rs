@@ -3,10 +3,16 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use super::noise::Noise;
 use super::{Row, fail};
 
 /// The columns of every case's CSV; `scripts/bench_report.py` reads them.
-pub const CSV_HEADER: &str = "case,contender,unit,better,median,min,max,runs,work_per_run,message_bytes,noise_pct,load_avg\n";
+pub const CSV_HEADER: &str = "case,contender,unit,better,median,min,max,runs,work_per_run,message_bytes,noise_pct,reference_ms,load_avg\n";
+
+/// An empty field for a figure that was not taken.
+fn optional(value: Option<f64>) -> String {
+    value.map(|v| format!("{v:.2}")).unwrap_or_default()
+}
 
 fn quoted(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "'"))
@@ -25,13 +31,7 @@ pub fn results_dir() -> PathBuf {
 
 /// Writes `<case>.csv` and `<case>-targets.csv` into [`results_dir`]
 /// (replacing the case's earlier files) and returns the directory.
-pub fn write(
-    case: &str,
-    rows: &[Row],
-    targets: &[(String, bool)],
-    noise_pct: Option<f64>,
-    load_average: Option<f64>,
-) -> PathBuf {
+pub fn write(case: &str, rows: &[Row], targets: &[(String, bool)], noise: Noise) -> PathBuf {
     let dir = results_dir();
     if let Err(e) = std::fs::create_dir_all(&dir) {
         fail(&format!("cannot create {}: {e}", dir.display()));
@@ -40,7 +40,7 @@ pub fn write(
     for r in rows {
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
             case,
             quoted(&r.contender),
             r.unit,
@@ -55,8 +55,9 @@ pub fn write(
             r.runs,
             r.work.per_run,
             r.work.message_bytes,
-            noise_pct.map(|n| format!("{n:.2}")).unwrap_or_default(),
-            load_average.map(|l| format!("{l:.2}")).unwrap_or_default(),
+            optional(noise.spread_pct),
+            optional(noise.reference_ms),
+            optional(noise.load_average),
         );
     }
     let mut met_or_missed = String::from("case,met,target\n");

@@ -29,7 +29,9 @@
 //! median, is the case's *machine noise*: how much the machine itself moved
 //! while the case ran. A contender whose spread is far above it is noisy by
 //! itself (thread scheduling); a case whose noise is high ran beside other
-//! work and its figures deserve less trust.
+//! work and its figures deserve less trust. Work that shares the cores all
+//! along slows the reference job without spreading it: its median time
+//! (about 5 ms on this machine when quiet) is recorded too.
 //!
 //! # Checks
 //!
@@ -93,6 +95,7 @@ use std::time::Instant;
 pub use check::{Aligned, Checker, Payload, Tally, stamp_of, verify};
 pub use files::results_dir;
 pub use measure::{Contender, Measure, Row, Runs, Stat, Work, contender, fmt_num};
+pub use noise::Noise;
 pub use settings::Settings;
 pub use threads::{Job, job, named_thread, timed_fanout, timed_pair, timed_threads};
 
@@ -310,20 +313,25 @@ impl Case {
         }
     }
 
-    /// The spread of the reference job's times; `None` before any sample.
-    pub fn noise(&self) -> Option<f64> {
-        (!self.noise.is_empty()).then(|| Stat::of(self.noise.clone()).spread())
+    /// The machine's noise so far.
+    pub fn noise(&self) -> Noise {
+        let reference = (!self.noise.is_empty()).then(|| Stat::of(self.noise.clone()));
+        Noise {
+            spread_pct: reference.map(|r| r.spread() * 100.0),
+            reference_ms: reference.map(|r| r.median * 1e3),
+            load_average: self.load_average,
+        }
     }
 
     /// Prints the noise and the targets and writes the case's files.
     pub fn finish(self) {
-        match self.noise() {
-            Some(spread) => println!(
-                "  machine noise: the reference job took {:.1} ms (median), spread {:.1}% over {} samples{}",
-                Stat::of(self.noise.clone()).median * 1e3,
-                spread * 100.0,
+        let noise = self.noise();
+        match noise.spread_pct.zip(noise.reference_ms) {
+            Some((spread, ms)) => println!(
+                "  machine noise: the reference job took {ms:.1} ms (median), spread {spread:.1}% over {} samples{}",
                 self.noise.len(),
-                self.load_average
+                noise
+                    .load_average
                     .map(|l| format!("; load average {l:.2} at the start"))
                     .unwrap_or_default()
             ),
@@ -336,14 +344,7 @@ impl Case {
                 self.targets.len() - missed
             );
         }
-        let noise = self.noise().map(|n| n * 100.0);
-        let dir = files::write(
-            self.name,
-            &self.rows,
-            &self.targets,
-            noise,
-            self.load_average,
-        );
+        let dir = files::write(self.name, &self.rows, &self.targets, noise);
         println!(
             "  results written to {}",
             dir.join(format!("{}.csv", self.name)).display()

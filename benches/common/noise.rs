@@ -2,6 +2,20 @@
 
 use std::time::{Duration, Instant};
 
+/// What a case records of the machine while it ran.
+#[derive(Clone, Copy, Default)]
+pub struct Noise {
+    /// (max - min) / median of the reference job's times, in percent: how
+    /// much the machine moved during the case.
+    pub spread_pct: Option<f64>,
+    /// The reference job's median time in milliseconds. Other work that
+    /// shares the cores all along raises it without any spread, so it says
+    /// what the spread cannot: compare it with a quiet run of the same case.
+    pub reference_ms: Option<f64>,
+    /// The one-minute load average when the case started.
+    pub load_average: Option<f64>,
+}
+
 /// Samples per call of [`Case::sample_noise`](super::Case::sample_noise).
 pub const SAMPLES_PER_CALL: usize = 3;
 
