@@ -353,3 +353,182 @@ fn a_writer_handle_does_not_keep_a_deleted_paths_messages() {
         drop(writer);
     });
 }
+
+// ---------------------------------------------------------------------
+// Memory follows the queues: the spare buffers kept for large messages are
+// bounded by what a path's queue can hold and a small amount per backend.
+// ---------------------------------------------------------------------
+
+const KIB: usize = 1 << 10;
+/// The large message of the spare-buffer scenarios.
+const CHUNK: usize = 64 * KIB;
+
+/// How a scenario's reader takes its messages.
+#[derive(Clone, Copy, Debug)]
+enum Take {
+    /// `io::Read` into a buffer of its own: each message is dropped once
+    /// it has been copied out.
+    Read,
+    /// `recv`, dropping each `Message` at once.
+    Recv,
+    /// `recv`, keeping every `Message` until all have been read, then
+    /// dropping them together.
+    RecvHeld,
+}
+
+/// Takes `count` messages of `CHUNK` bytes from `reader` in the style
+/// `take`; `buf` is the caller's, allocated before its baseline.
+fn take_messages(reader: &mut chanio::Reader, count: usize, take: Take, buf: &mut [u8]) {
+    let mut held = Vec::new();
+    for _ in 0..count {
+        match take {
+            Take::Read => reader.read_exact(buf).unwrap(),
+            Take::Recv => assert_eq!(reader.recv().unwrap().unwrap().len(), CHUNK),
+            Take::RecvHeld => held.push(reader.recv().unwrap().unwrap()),
+        }
+    }
+    drop(held);
+}
+
+/// One `buffer_size(1)` path carries 64 messages of 64 KiB, written and
+/// read one at a time with its handles kept open; afterwards at most
+/// 256 KiB stay above the baseline taken with the path and handles made.
+fn one_small_queue_carries_64_large_messages(payload: &[u8], take: Take) {
+    let chunk = &payload[..CHUNK];
+    let backend = ChannelBackend::builder().buffer_size(1).build();
+    let mut writer = backend.new_writer("big").unwrap();
+    let mut reader = backend.new_reader("big").unwrap();
+    let mut buf = vec![0u8; CHUNK];
+    let mut held = Vec::new();
+    let base = live();
+    for _ in 0..64 {
+        writer.write_all(chunk).unwrap();
+        match take {
+            Take::RecvHeld => held.push(reader.recv().unwrap().unwrap()),
+            other => take_messages(&mut reader, 1, other, &mut buf),
+        }
+    }
+    held.clear();
+    held.shrink_to_fit();
+    assert_released_within(
+        base,
+        256 * KIB,
+        &format!("a buffer_size(1) path after 64 messages of 64 KiB ({take:?})"),
+    );
+    drop((writer, reader, backend));
+}
+
+#[test]
+fn a_buffer_size_1_path_keeps_at_most_256_kib_after_64_large_messages_read_one_by_one() {
+    measured("small queue, read one by one", |payload| {
+        one_small_queue_carries_64_large_messages(payload, Take::Read);
+        one_small_queue_carries_64_large_messages(payload, Take::Recv);
+    });
+}
+
+#[test]
+fn a_buffer_size_1_path_keeps_at_most_256_kib_after_64_large_messages_held_then_dropped() {
+    measured("small queue, messages held", |payload| {
+        one_small_queue_carries_64_large_messages(payload, Take::RecvHeld);
+    });
+}
+
+/// 100 live queue-mode paths (buffer size 100) each carry 100 messages of
+/// 64 KiB: a writer writes all 100, a reader reads them all, and both stay
+/// open. Afterwards at most 16 MiB stay above the baseline taken with the
+/// paths and handles made.
+fn a_hundred_queues_carry_100_large_messages_each(payload: &[u8], take: Take) {
+    let chunk = &payload[..CHUNK];
+    let backend = queue_backend();
+    let mut ends: Vec<(chanio::Writer, chanio::Reader)> = (0..100)
+        .map(|i| {
+            let path = format!("big/{i:03}");
+            (
+                backend.new_writer(&path).unwrap(),
+                backend.new_reader(&path).unwrap(),
+            )
+        })
+        .collect();
+    let mut buf = vec![0u8; CHUNK];
+    let base = live();
+    for (writer, reader) in &mut ends {
+        for _ in 0..100 {
+            writer.write_all(chunk).unwrap();
+        }
+        take_messages(reader, 100, take, &mut buf);
+    }
+    assert_released_within(
+        base,
+        16 * MIB,
+        &format!("100 live paths after 100 messages of 64 KiB each ({take:?})"),
+    );
+    drop((ends, backend));
+}
+
+#[test]
+fn a_hundred_live_paths_keep_at_most_16_mib_after_100_large_messages_each_read_with_io_read() {
+    measured("100 paths, io::Read", |payload| {
+        a_hundred_queues_carry_100_large_messages_each(payload, Take::Read);
+    });
+}
+
+#[test]
+fn a_hundred_live_paths_keep_at_most_16_mib_after_100_large_messages_each_received() {
+    measured("100 paths, recv", |payload| {
+        a_hundred_queues_carry_100_large_messages_each(payload, Take::Recv);
+    });
+}
+
+// ---------------------------------------------------------------------
+// A `Broadcaster` does not pin paths: deleted paths (or those of a closed
+// backend) are freed while an idle `Broadcaster` that once matched them
+// lives, but for a few hundred bytes of bookkeeping each.
+// ---------------------------------------------------------------------
+
+/// How many paths the `Broadcaster` scenarios make.
+const SUBSCRIBERS: usize = 20_000;
+/// What each of them may leave behind while the `Broadcaster` is idle.
+const PER_PATH: usize = 512;
+
+/// Makes `SUBSCRIBERS` paths (a reader made and dropped on each), sends
+/// once through a `Broadcaster` of their prefix, ends the paths with
+/// `end`, and checks, with the `Broadcaster` alive and untouched, that
+/// allocation is back near the baseline taken before the paths were made.
+fn idle_broadcaster_after(end: fn(&ChannelBackend), what: &str) {
+    let backend = queue_backend();
+    let base = live();
+    for i in 0..SUBSCRIBERS {
+        drop(backend.new_reader(&format!("sub/{i:05}")).unwrap());
+    }
+    let mut broadcaster = backend.broadcaster("sub/");
+    assert_eq!(broadcaster.send(b"hello, everyone").unwrap(), SUBSCRIBERS);
+    end(&backend);
+    assert_released_within(
+        base,
+        SUBSCRIBERS * PER_PATH,
+        &format!("{SUBSCRIBERS} paths {what}, a Broadcaster idle"),
+    );
+    drop(broadcaster);
+    drop(backend);
+}
+
+#[test]
+fn an_idle_broadcaster_does_not_pin_deleted_paths() {
+    measured("idle broadcaster, deleted paths", |_| {
+        idle_broadcaster_after(
+            |backend| {
+                for i in 0..SUBSCRIBERS {
+                    backend.delete(&format!("sub/{i:05}")).unwrap();
+                }
+            },
+            "deleted",
+        );
+    });
+}
+
+#[test]
+fn an_idle_broadcaster_does_not_pin_the_paths_of_a_closed_backend() {
+    measured("idle broadcaster, closed backend", |_| {
+        idle_broadcaster_after(|backend| backend.close().unwrap(), "closed");
+    });
+}

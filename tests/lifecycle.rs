@@ -4,6 +4,8 @@
 mod common;
 
 use std::io::{BufRead, ErrorKind, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use chanio::{ChannelBackend, Error};
@@ -645,4 +647,220 @@ fn backend_close_wakes_every_blocked_writer_reader_and_broadcast_at_once() {
             assert_eq!(blocked_broadcast.join(), Err(Error::BackendClosed));
         },
     );
+}
+
+// ---------------------------------------------------------------------
+// `close()` and `delete(path)` are final when they return, in every caller.
+// ---------------------------------------------------------------------
+
+/// How many paths a double-close round makes: cancelling them all takes a
+/// while, so a second `close` that returns without waiting for the first
+/// is caught in the act.
+const MANY_PATHS: usize = 20_000;
+
+/// What one racing `close` or `delete` caller found right after its call
+/// returned, probing in order of speed: a `try_clone` of each of its
+/// writers, a write through each, then a zero-timeout read of the path.
+struct AfterReturn {
+    writes: Vec<(String, std::io::Result<usize>)>,
+    clones: Vec<(String, chanio::Result<chanio::Writer>)>,
+    read: chanio::Result<Option<chanio::Message>>,
+}
+
+impl AfterReturn {
+    fn probe(writers: &mut [chanio::Writer], reader: &mut chanio::Reader) -> AfterReturn {
+        let clones = writers
+            .iter()
+            .map(|w| (w.path().to_owned(), w.try_clone()))
+            .collect();
+        let writes = writers
+            .iter_mut()
+            .map(|w| (w.path().to_owned(), w.write(b"late")))
+            .collect();
+        AfterReturn {
+            writes,
+            clones,
+            read: drain_at_once(reader),
+        }
+    }
+}
+
+/// Reads `reader` with a zero timeout until it ends: messages queued before
+/// are drained (at most a queue's worth, then it must end), a timeout means
+/// the path is not cancelled.
+fn drain_at_once(reader: &mut chanio::Reader) -> chanio::Result<Option<chanio::Message>> {
+    for _ in 0..=chanio::DEFAULT_BUFFER_SIZE {
+        match reader.recv() {
+            Ok(Some(_)) => {}
+            other => return other,
+        }
+    }
+    reader.recv()
+}
+
+/// Checks what a racing caller found: every write failed with `BrokenPipe`
+/// carrying `expected`, no writer could be cloned, and the path's reader
+/// ended at once (the path was already cancelled).
+fn assert_final(round: usize, who: &str, seen: AfterReturn, expected: &Error) {
+    let mut problems = Vec::new();
+    for (path, wrote) in seen.writes {
+        let failed = matches!(&wrote, Err(err) if err.kind() == ErrorKind::BrokenPipe
+            && common::inner(err) == Some(expected));
+        if !failed {
+            problems.push(format!(
+                "a write to {path:?} gave {wrote:?} instead of BrokenPipe carrying {expected:?}"
+            ));
+        }
+    }
+    for (path, cloned) in seen.clones {
+        if cloned.as_ref().err() != Some(expected) {
+            problems.push(format!(
+                "try_clone of a writer of {path:?} gave {cloned:?} instead of {expected:?}"
+            ));
+        }
+    }
+    if !matches!(seen.read, Ok(None)) {
+        problems.push(format!(
+            "a zero-timeout read of the path gave {:?} instead of end of stream \
+             (the path was not cancelled yet)",
+            seen.read
+        ));
+    }
+    assert!(
+        problems.is_empty(),
+        "round {round}: after {who} returned Ok: {}",
+        problems.join("; ")
+    );
+}
+
+#[test]
+fn a_second_close_racing_the_first_returns_only_once_every_path_is_cancelled() {
+    let rounds = common::scale(20, 50);
+    common::within(Duration::from_secs(120), "double close", move || {
+        for round in 0..rounds {
+            let backend = ChannelBackend::builder().buffer_size(1).build();
+            let names: Vec<String> = (0..MANY_PATHS).map(|i| format!("p/{i:05}")).collect();
+            let writers: Vec<chanio::Writer> = names
+                .iter()
+                .map(|name| backend.new_writer(name).unwrap())
+                .collect();
+            // Paths are cancelled in name order, so the last one goes last.
+            let last = names[MANY_PATHS - 1].clone();
+            let mut waiting = backend.new_reader(&last).unwrap();
+            let blocked = common::spawn("reader blocked on the last path", move || waiting.recv());
+
+            let start = Arc::new(Barrier::new(2));
+            let closers: Vec<_> = (0..2)
+                .map(|c| {
+                    let backend = backend.clone();
+                    let start = Arc::clone(&start);
+                    let mut own: Vec<chanio::Writer> = [0, MANY_PATHS / 2, MANY_PATHS - 1]
+                        .iter()
+                        .map(|&i| writers[i].try_clone().unwrap())
+                        .collect();
+                    let mut reader = backend.new_reader(&last).unwrap();
+                    reader.set_read_timeout(Some(Duration::ZERO));
+                    common::spawn(&format!("closer {c}"), move || -> AfterReturn {
+                        start.wait();
+                        backend.close().unwrap();
+                        assert!(backend.is_closed());
+                        assert_eq!(backend.channel_count(), 0);
+                        AfterReturn::probe(&mut own, &mut reader)
+                    })
+                })
+                .collect();
+            for (c, closer) in closers.into_iter().enumerate() {
+                let seen = closer.join();
+                assert_final(
+                    round,
+                    &format!("close() in closer {c}"),
+                    seen,
+                    &Error::BackendClosed,
+                );
+            }
+            match blocked.join_within(Duration::from_secs(2)) {
+                Ok(None) => {}
+                other => panic!("round {round}: the blocked reader got {other:?}"),
+            }
+            drop(writers);
+        }
+    });
+}
+
+/// How many threads delete the same path at once in a double-delete round.
+const DELETERS: usize = 2;
+
+#[test]
+fn a_second_delete_racing_the_first_returns_only_once_the_path_is_cancelled() {
+    let rounds = common::scale(1_000, 10_000);
+    common::within(Duration::from_secs(120), "double delete", move || {
+        let backend = ChannelBackend::new();
+        // Registry contention: other threads create and delete other paths
+        // all along, so the deletes wait for the registry lock and are
+        // preempted around it.
+        let stop = Arc::new(AtomicBool::new(false));
+        let churn: Vec<_> = (0..2)
+            .map(|t| {
+                let backend = backend.clone();
+                let stop = Arc::clone(&stop);
+                common::spawn(&format!("churn {t}"), move || {
+                    let mut i = 0usize;
+                    while !stop.load(Ordering::Relaxed) {
+                        let name = format!("other/{t}/{}", i % 16);
+                        drop(backend.new_reader(&name).unwrap());
+                        backend.delete(&name).unwrap();
+                        i += 1;
+                    }
+                })
+            })
+            .collect();
+        let deleted = Error::PathDeleted { path: "d".into() };
+        for round in 0..rounds {
+            let writer = backend.new_writer("d").unwrap();
+            // A writer writing all along and a reader draining: a delete
+            // has to wait for a send in progress, which widens the race.
+            let mut busy = writer.try_clone().unwrap();
+            let writing = common::spawn("writer of d", move || {
+                loop {
+                    if let Err(err) = busy.write(b"busy") {
+                        return err;
+                    }
+                }
+            });
+            let mut drainer = backend.new_reader("d").unwrap();
+            let draining = common::spawn("reader of d", move || -> chanio::Result<()> {
+                while drainer.recv()?.is_some() {}
+                Ok(())
+            });
+            let start = Arc::new(Barrier::new(DELETERS));
+            let deleters: Vec<_> = (0..DELETERS)
+                .map(|c| {
+                    let backend = backend.clone();
+                    let start = Arc::clone(&start);
+                    let mut own = [writer.try_clone().unwrap()];
+                    let mut reader = backend.new_reader("d").unwrap();
+                    reader.set_read_timeout(Some(Duration::ZERO));
+                    common::spawn(&format!("deleter {c}"), move || -> AfterReturn {
+                        start.wait();
+                        backend.delete("d").unwrap();
+                        AfterReturn::probe(&mut own, &mut reader)
+                    })
+                })
+                .collect();
+            for (c, deleter) in deleters.into_iter().enumerate() {
+                let seen = deleter.join();
+                assert_final(round, &format!("delete() in deleter {c}"), seen, &deleted);
+            }
+            let err = writing.join_within(Duration::from_secs(2));
+            assert_eq!(err.kind(), ErrorKind::BrokenPipe, "round {round}: {err:?}");
+            assert_eq!(common::inner(&err), Some(&deleted), "round {round}");
+            let read = draining.join_within(Duration::from_secs(2));
+            assert_eq!(read, Ok(()), "round {round}: the reader of d");
+            drop(writer);
+        }
+        stop.store(true, Ordering::Relaxed);
+        for thread in churn {
+            thread.join();
+        }
+    });
 }

@@ -14,7 +14,15 @@
 //!   stream may return `Ok(0)` (the contract's "write(&[]) returns Ok(0)")
 //!   or the stream's BrokenPipe error;
 //! - an empty path on a closed backend may be `InvalidPath` or
-//!   `BackendClosed`.
+//!   `BackendClosed`;
+//! - a reader of an ended queue whose only message left is held, only
+//!   peeked at, by another open reader may see end of stream or wait (a
+//!   timeout here): that message goes back to the queue when the other
+//!   reader closes (contract 0.2, "Nothing a reader only peeked at is
+//!   lost"), but the contract does not say whether end of stream waits
+//!   for it;
+//! - nor does it say whether a message given back takes a slot of the
+//!   queue: a write or broadcast whose outcome hangs on that is skipped.
 //!
 //! The error of a write to a deleted path is `Error::PathDeleted` (kind
 //! BrokenPipe), as `Writer`'s docs say; the contract names only the kind.
@@ -76,7 +84,10 @@ fn op() -> impl Strategy<Value = Op> {
         14 => (handle.clone(), data(), how).prop_map(|(w, d, h)| Op::Write(w, d, h)),
         6 => (handle.clone(), 0usize..12).prop_map(|(r, n)| Op::Read(r, n)),
         6 => handle.clone().prop_map(Op::Recv),
-        3 => (handle.clone(), 0usize..12).prop_map(|(r, n)| Op::FillBuf(r, n)),
+        // `consume(0)` after `fill_buf` (a peek) is made likelier than the
+        // range alone would: a peeked message goes back when its reader closes.
+        3 => (handle.clone(), prop_oneof![1 => Just(0usize), 3 => 0usize..12])
+            .prop_map(|(r, n)| Op::FillBuf(r, n)),
         3 => handle.clone().prop_map(Op::CloseWriter),
         3 => handle.clone().prop_map(Op::DropWriter),
         2 => handle.clone().prop_map(Op::CloseReader),
@@ -138,6 +149,9 @@ struct Stream {
     cancelled: Option<Cancel>,
     /// Queue mode: what is queued. Persistent mode: the log.
     messages: VecDeque<Vec<u8>>,
+    /// Queue mode: how many of the first `messages` a closing reader gave
+    /// back (it had only peeked at them).
+    returned: usize,
 }
 
 #[derive(Debug)]
@@ -154,6 +168,9 @@ struct ModelReader {
     cursor: usize,
     /// What is left of the message being read.
     current: Option<Vec<u8>>,
+    /// Whether `current` is a whole message none of which was consumed
+    /// (`fill_buf` showed it, nothing more): a closing reader gives it back.
+    peeked: bool,
 }
 
 /// The contract, as a plain single-threaded data structure.
@@ -207,6 +224,7 @@ impl Model {
             ended: false,
             cancelled: None,
             messages: VecDeque::new(),
+            returned: 0,
         });
         let id = self.streams.len() - 1;
         self.names.insert(path.to_owned(), id);
@@ -246,6 +264,15 @@ impl Model {
         !self.persistent && self.streams[stream].messages.len() >= self.capacity
     }
 
+    /// Whether the queue is full only if the messages given back to it
+    /// take slots: the contract does not say whether they do.
+    fn fullness_unsettled(&self, stream: usize) -> bool {
+        let s = &self.streams[stream];
+        !self.persistent
+            && s.messages.len() >= self.capacity
+            && s.messages.len() - s.returned < self.capacity
+    }
+
     fn new_writer(&mut self, path: &str) -> Vec<Out> {
         let errors = self.path_errors(path);
         if !errors.is_empty() {
@@ -276,6 +303,7 @@ impl Model {
             closed: false,
             cursor: 0,
             current: None,
+            peeked: false,
         });
         vec![Out::Unit]
     }
@@ -311,13 +339,14 @@ impl Model {
         vec![ok(data.len())]
     }
 
-    /// The rest of the reader's current message or the next one; `None` at
-    /// end of stream; `Err` if it would wait.
-    fn next_piece(&mut self, reader: usize) -> Result<Option<Vec<u8>>, Error> {
+    /// The rest of the reader's current message or the next one, and
+    /// whether that is a whole message none of which was consumed; `None`
+    /// at end of stream; `Err` if it would wait.
+    fn next_piece(&mut self, reader: usize) -> Result<Option<(Vec<u8>, bool)>, Error> {
         let persistent = self.persistent;
         let r = &mut self.readers[reader];
         if let Some(rest) = r.current.take() {
-            return Ok(Some(rest));
+            return Ok(Some((rest, std::mem::take(&mut r.peeked))));
         }
         let s = &mut self.streams[r.stream];
         let next = if persistent {
@@ -327,10 +356,11 @@ impl Model {
             }
             message
         } else {
+            s.returned = s.returned.saturating_sub(1);
             s.messages.pop_front()
         };
         match next {
-            Some(message) => Ok(Some(message)),
+            Some(message) => Ok(Some((message, true))),
             None if s.ended => Ok(None),
             None => Err(Error::TimedOut {
                 path: s.name.clone(),
@@ -352,26 +382,26 @@ impl Model {
         if len == 0 {
             return vec![Out::Count(0)];
         }
-        vec![match self.next_piece(reader) {
-            Ok(Some(mut message)) => {
+        match self.next_piece(reader) {
+            Ok(Some((mut message, _))) => {
                 let rest = message.split_off(len.min(message.len()));
                 self.readers[reader].current = (!rest.is_empty()).then_some(rest);
-                Out::Bytes(message)
+                vec![Out::Bytes(message)]
             }
-            Ok(None) => Out::End,
-            Err(err) => Out::Io(err.io_kind(), err),
-        }]
+            Ok(None) => self.end_or_wait(reader, |e| Out::Io(e.io_kind(), e)),
+            Err(err) => vec![Out::Io(err.io_kind(), err)],
+        }
     }
 
     fn recv(&mut self, reader: usize) -> Vec<Out> {
         if let Some(err) = self.closed_reader_error(reader) {
             return vec![Out::Err(err)];
         }
-        vec![match self.next_piece(reader) {
-            Ok(Some(message)) => Out::Bytes(message),
-            Ok(None) => Out::End,
-            Err(err) => Out::Err(err),
-        }]
+        match self.next_piece(reader) {
+            Ok(Some((message, _))) => vec![Out::Bytes(message)],
+            Ok(None) => self.end_or_wait(reader, Out::Err),
+            Err(err) => vec![Out::Err(err)],
+        }
     }
 
     /// `fill_buf` then `consume(amount % (len + 1))`.
@@ -379,22 +409,51 @@ impl Model {
         if let Some(err) = self.closed_reader_error(reader) {
             return vec![Out::Io(io::ErrorKind::Other, err)];
         }
-        vec![match self.next_piece(reader) {
-            Ok(Some(message)) => {
+        match self.next_piece(reader) {
+            Ok(Some((message, whole))) => {
                 let taken = amount % (message.len() + 1);
                 let rest = message[taken..].to_vec();
-                self.readers[reader].current = (!rest.is_empty()).then_some(rest);
-                Out::Bytes(message)
+                let r = &mut self.readers[reader];
+                r.peeked = whole && taken == 0;
+                r.current = (!rest.is_empty()).then_some(rest);
+                vec![Out::Bytes(message)]
             }
-            Ok(None) => Out::End,
-            Err(err) => Out::Io(err.io_kind(), err),
-        }]
+            Ok(None) => self.end_or_wait(reader, |e| Out::Io(e.io_kind(), e)),
+            Err(err) => vec![Out::Io(err.io_kind(), err)],
+        }
     }
 
+    /// End of stream for `reader`, or, while another open reader of its
+    /// queue holds a message it only peeked at (which would come back if
+    /// that reader closed), a wait: the contract does not say which.
+    fn end_or_wait(&self, reader: usize, wait: impl FnOnce(Error) -> Out) -> Vec<Out> {
+        let stream = self.readers[reader].stream;
+        let peeked_elsewhere = !self.persistent
+            && self.readers.iter().enumerate().any(|(i, r)| {
+                i != reader && r.stream == stream && !r.closed && r.peeked && r.current.is_some()
+            });
+        let mut accepted = vec![Out::End];
+        if peeked_elsewhere {
+            accepted.push(wait(Error::TimedOut {
+                path: self.streams[stream].name.clone(),
+            }));
+        }
+        accepted
+    }
+
+    /// Closes a reader; in queue mode a message it only peeked at goes back
+    /// to the front of its queue.
     fn close_reader(&mut self, reader: usize) {
         let r = &mut self.readers[reader];
         r.closed = true;
-        r.current = None;
+        let current = r.current.take();
+        if std::mem::take(&mut r.peeked) && !self.persistent {
+            if let Some(message) = current {
+                let s = &mut self.streams[r.stream];
+                s.messages.push_front(message);
+                s.returned += 1;
+            }
+        }
     }
 
     fn try_clone(&mut self, writer: usize) -> Vec<Out> {
@@ -599,6 +658,7 @@ fn run(persistent: bool, capacity: usize, ops: &[Op]) {
                 (model.new_reader(path), actual)
             }
             Op::Write(w, data, how) => match writer(*w) {
+                Some(w) if model.fullness_unsettled(model.writers[w].stream) => continue,
                 Some(w) => (model.write(w, data, *how), real.write(w, data, *how)),
                 None => continue,
             },
@@ -682,6 +742,10 @@ fn run(persistent: bool, capacity: usize, ops: &[Op]) {
             }
             Op::Broadcast(p, data) | Op::TryBroadcast(p, data) => {
                 let prefix = PREFIXES[*p];
+                let targets = model.targets(prefix);
+                if targets.iter().any(|&id| model.fullness_unsettled(id)) {
+                    continue;
+                }
                 let try_only =
                     matches!(op, Op::TryBroadcast(..)) || model.broadcast_would_wait(prefix, data);
                 let actual = if try_only {

@@ -496,3 +496,32 @@ fn two_writers_append_to_one_log_that_ends_when_both_have_closed() {
         );
     });
 }
+
+#[test]
+fn a_reader_closed_after_peeking_changes_nothing_for_the_other_readers() {
+    common::within(common::BOUND, "peek in a log", || {
+        let backend = persistent();
+        let mut writer = backend.new_writer("log").unwrap();
+        let mut peeker = backend.new_reader("log").unwrap();
+        let mut other = backend.new_reader("log").unwrap();
+        writer.write_all(b"m1").unwrap();
+        writer.write_all(b"m2").unwrap();
+        assert_eq!(std::io::BufRead::fill_buf(&mut peeker).unwrap(), b"m1");
+        peeker.close().unwrap();
+        let dropped = {
+            let mut reader = backend.new_reader("log").unwrap();
+            assert_eq!(std::io::BufRead::fill_buf(&mut reader).unwrap(), b"m1");
+            reader
+        };
+        drop(dropped);
+        writer.close().unwrap();
+        let expected = common::owned(&["m1", "m2"]);
+        assert_eq!(common::read_each(&mut other).unwrap(), expected);
+        let mut late = backend.new_reader("log").unwrap();
+        assert_eq!(
+            common::read_each(&mut late).unwrap(),
+            expected,
+            "no message twice"
+        );
+    });
+}

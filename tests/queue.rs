@@ -405,3 +405,163 @@ fn a_write_timeout_on_a_full_queue_returns_timed_out_and_enqueues_nothing() {
         },
     );
 }
+
+// ---------------------------------------------------------------------
+// Nothing a reader only peeked at is lost: a message taken with `fill_buf`
+// and not consumed at all goes back to the path, ahead of what is queued,
+// when its reader is closed or dropped.
+// ---------------------------------------------------------------------
+
+/// Two readers of one path with three messages written; the first reader
+/// has peeked at the first message and consumed none of it.
+fn peeked_by_the_first_of_two_readers(
+    backend: &ChannelBackend,
+) -> (chanio::Writer, chanio::Reader, chanio::Reader) {
+    let mut writer = backend.new_writer("jobs").unwrap();
+    let mut peeker = backend.new_reader("jobs").unwrap();
+    let other = backend.new_reader("jobs").unwrap();
+    for job in ["m1", "m2", "m3"] {
+        writer.write_all(job.as_bytes()).unwrap();
+    }
+    assert_eq!(std::io::BufRead::fill_buf(&mut peeker).unwrap(), b"m1");
+    (writer, peeker, other)
+}
+
+fn texts(messages: Vec<Vec<u8>>) -> Vec<String> {
+    messages
+        .into_iter()
+        .map(|m| String::from_utf8_lossy(&m).into_owned())
+        .collect()
+}
+
+/// The next `count` messages of `reader`, each with a bounded wait.
+fn next_messages(reader: &mut chanio::Reader, count: usize) -> Vec<Vec<u8>> {
+    reader.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut got = Vec::new();
+    while got.len() < count {
+        match reader.recv() {
+            Ok(Some(message)) => got.push(message.to_vec()),
+            other => panic!(
+                "after {:?}, expected another message, got {other:?}",
+                got.iter()
+                    .map(|m| String::from_utf8_lossy(m))
+                    .collect::<Vec<_>>()
+            ),
+        }
+    }
+    got
+}
+
+#[test]
+fn a_message_a_closed_reader_only_peeked_at_goes_to_another_reader_ahead_of_the_queue() {
+    common::within(common::BOUND, "peeked then closed", || {
+        for ended in [false, true] {
+            let backend = ChannelBackend::new();
+            let (mut writer, mut peeker, mut other) = peeked_by_the_first_of_two_readers(&backend);
+            if ended {
+                writer.close().unwrap();
+            }
+            peeker.close().unwrap();
+            assert_eq!(
+                next_messages(&mut other, 3),
+                common::owned(&["m1", "m2", "m3"]),
+                "stream ended: {ended}"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_message_a_dropped_reader_only_peeked_at_goes_to_another_reader_ahead_of_the_queue() {
+    common::within(common::BOUND, "peeked then dropped", || {
+        let backend = ChannelBackend::new();
+        let (writer, peeker, mut other) = peeked_by_the_first_of_two_readers(&backend);
+        drop(peeker);
+        drop(writer);
+        assert_eq!(
+            texts(common::read_each(&mut other).unwrap()),
+            ["m1", "m2", "m3"]
+        );
+    });
+}
+
+#[test]
+fn a_reader_blocked_on_an_empty_queue_wakes_with_the_message_a_closing_reader_peeked_at() {
+    common::within(
+        common::BOUND,
+        "blocked reader gets the peeked message",
+        || {
+            for buffer_size in [100, 1, 0] {
+                let backend = ChannelBackend::builder().buffer_size(buffer_size).build();
+                let mut writer = backend.new_writer("jobs").unwrap();
+                let mut peeker = backend.new_reader("jobs").unwrap();
+                let mut other = backend.new_reader("jobs").unwrap();
+                // With a hand-off queue the write completes only once the peeker
+                // takes the message.
+                let write = common::spawn("writer", move || {
+                    writer.write_all(b"peeked").unwrap();
+                    writer
+                });
+                assert_eq!(
+                    std::io::BufRead::fill_buf(&mut peeker).unwrap(),
+                    b"peeked",
+                    "buffer {buffer_size}"
+                );
+                let _writer = write.join();
+                let waiting = common::spawn_started(
+                    &format!("reader blocked on a queue of {buffer_size}"),
+                    move || other.recv(),
+                );
+                assert!(
+                    waiting.is_blocked_after(SHORT),
+                    "buffer {buffer_size}: the queue should be empty"
+                );
+                peeker.close().unwrap();
+                match waiting.join_within(Duration::from_secs(5)) {
+                    Ok(Some(message)) => assert_eq!(message, b"peeked", "buffer {buffer_size}"),
+                    other => panic!("buffer {buffer_size}: the blocked reader got {other:?}"),
+                }
+            }
+        },
+    );
+}
+
+#[test]
+fn a_peeked_message_goes_back_even_to_a_full_queue_and_the_close_does_not_block() {
+    common::within(common::BOUND, "peeked, queue full", || {
+        let backend = ChannelBackend::builder().buffer_size(1).build();
+        let mut writer = backend.new_writer("full").unwrap();
+        let mut peeker = backend.new_reader("full").unwrap();
+        let mut other = backend.new_reader("full").unwrap();
+        writer.write_all(b"m1").unwrap();
+        assert_eq!(std::io::BufRead::fill_buf(&mut peeker).unwrap(), b"m1");
+        writer.write_all(b"m2").unwrap(); // the queue is full again
+        let closing = common::spawn("closing the peeker", move || peeker.close());
+        closing.join_within(Duration::from_secs(5)).unwrap();
+        assert_eq!(next_messages(&mut other, 2), common::owned(&["m1", "m2"]));
+    });
+}
+
+#[test]
+fn the_rest_of_a_partly_consumed_message_is_dropped_with_its_reader() {
+    common::within(common::BOUND, "partly consumed", || {
+        let backend = ChannelBackend::new();
+        let mut writer = backend.new_writer("jobs").unwrap();
+        let mut partial = backend.new_reader("jobs").unwrap();
+        let mut other = backend.new_reader("jobs").unwrap();
+        writer.write_all(b"message one").unwrap();
+        writer.write_all(b"m2").unwrap();
+        assert_eq!(
+            std::io::BufRead::fill_buf(&mut partial).unwrap(),
+            b"message one"
+        );
+        std::io::BufRead::consume(&mut partial, 3);
+        partial.close().unwrap();
+        drop(writer);
+        assert_eq!(
+            texts(common::read_each(&mut other).unwrap()),
+            ["m2"],
+            "neither the rest nor the whole of a partly read message comes back"
+        );
+    });
+}

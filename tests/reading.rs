@@ -4,6 +4,7 @@
 mod common;
 
 use std::io::{BufRead, IoSlice, Read, Write};
+use std::time::Duration;
 
 use chanio::{ChannelBackend, Message};
 
@@ -330,6 +331,60 @@ fn large_messages_stay_intact_whether_read_in_pieces_or_held_as_messages() {
                 &expected[100..]
             };
             assert_eq!(message, expected, "held message {i} changed");
+        }
+    });
+}
+
+#[test]
+fn messages_on_a_closed_reader_yields_one_reader_closed_error_then_ends() {
+    common::within(common::BOUND, "messages of a closed reader", || {
+        for backend in both_modes() {
+            let mut writer = backend.new_writer("closed").unwrap();
+            writer.write_all(b"never read").unwrap();
+            let mut reader = backend.new_reader("closed").unwrap();
+            reader.close().unwrap();
+            // `take` bounds the check: an iterator that repeats its error
+            // forever fails here instead of spinning.
+            let items: Vec<_> = reader.messages().take(10).collect();
+            assert_eq!(
+                items,
+                [Err(chanio::Error::ReaderClosed {
+                    path: "closed".into()
+                })],
+                "persistent: {}",
+                backend.is_persistent()
+            );
+            // The usual idiom terminates.
+            let mut closed = backend.new_reader("closed").unwrap();
+            closed.close().unwrap();
+            let count = common::within(Duration::from_secs(5), "filter_map", move || {
+                closed.messages().filter_map(Result::ok).count()
+            });
+            assert_eq!(count, 0);
+        }
+    });
+}
+
+#[test]
+fn messages_goes_on_after_a_timed_out_read() {
+    common::within(common::BOUND, "messages after a timeout", || {
+        for backend in both_modes() {
+            let mut writer = backend.new_writer("slow").unwrap();
+            let mut reader = backend.new_reader("slow").unwrap();
+            reader.set_read_timeout(Some(Duration::from_millis(10)));
+            let mut messages = reader.messages();
+            assert!(
+                matches!(messages.next(), Some(Err(chanio::Error::TimedOut { .. }))),
+                "nothing written yet"
+            );
+            writer.write_all(b"late but here").unwrap();
+            assert_eq!(messages.next(), Some(Ok(Message::from("late but here"))));
+            assert!(matches!(
+                messages.next(),
+                Some(Err(chanio::Error::TimedOut { .. }))
+            ));
+            drop(writer);
+            assert_eq!(messages.next(), None, "the end");
         }
     });
 }
