@@ -11,10 +11,10 @@
 //! sink sees the end.
 //!
 //! chanio's contenders are the two ways a user would write a stage:
-//! `Reader::recv` then `Writer::send` of a new message (chanio messages are
-//! shared, so a transform makes a new one), or `read` into a buffer,
-//! transform in place, `write`. The channels' workers transform the
-//! `Vec<u8>` they own in place and send it on.
+//! `Reader::recv`, transform in place with `Message::make_mut` (which
+//! copies only if someone else holds the bytes), then `Writer::send`; or
+//! `read` into a buffer, transform in place, `write`. The channels' workers
+//! transform the `Vec<u8>` they own in place and send it on.
 
 mod common;
 
@@ -193,11 +193,11 @@ fn chanio(count: u64, use_read: bool) -> (Duration, Vec<Arrivals>) {
             job(move || {
                 for message in input.messages() {
                     let mut out = match message {
-                        Ok(message) => message.to_vec(),
+                        Ok(message) => message,
                         Err(e) => fail(&format!("a worker's recv failed: {e}")),
                     };
-                    transform(&mut out);
-                    if let Err(e) = output.send(out.into()) {
+                    transform(out.make_mut());
+                    if let Err(e) = output.send(out) {
                         fail(&format!("a worker's send failed: {e}"));
                     }
                 }

@@ -122,6 +122,39 @@ impl Message {
         &self.bytes[self.start..]
     }
 
+    /// The message's bytes to change in place, copy-on-write: the bytes
+    /// themselves if this `Message` is their only holder and nothing of it
+    /// has been read, else a copy of them that this `Message` then holds.
+    /// A stage that transforms what it receives and passes it on allocates
+    /// nothing:
+    ///
+    /// ```
+    /// let backend = chanio::ChannelBackend::new();
+    /// let mut input = backend.new_reader("in")?;
+    /// let mut output = backend.new_writer("out")?;
+    /// let mut result = backend.new_reader("out")?;
+    /// backend.new_writer("in")?.send("shout".into())?;
+    ///
+    /// let mut message = input.recv()?.unwrap();
+    /// message.make_mut().make_ascii_uppercase(); // in place: nobody else holds it
+    /// output.send(message)?;
+    /// assert_eq!(result.recv()?.unwrap(), "SHOUT");
+    /// # Ok::<(), chanio::Error>(())
+    /// ```
+    pub fn make_mut(&mut self) -> &mut [u8] {
+        if self.start != 0 || Arc::get_mut(&mut self.bytes).is_none() {
+            let copy = Arc::from(self.as_bytes());
+            // The old bytes are shared or partly read: not a spare buffer.
+            self.home = None;
+            self.bytes = copy;
+            self.start = 0;
+        }
+        match Arc::get_mut(&mut self.bytes) {
+            Some(bytes) => bytes,
+            None => &mut [],
+        }
+    }
+
     /// Copies the bytes into a `Vec<u8>`.
     pub fn to_vec(&self) -> Vec<u8> {
         self.as_bytes().to_vec()
@@ -257,6 +290,25 @@ impl fmt::Debug for Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn make_mut_changes_in_place_when_alone_and_copies_when_shared_or_partly_read() {
+        let mut alone = Message::copy_from_slice(b"abc");
+        let address = alone.as_ptr();
+        alone.make_mut()[0] = b'x';
+        assert_eq!((alone.as_ptr(), &alone[..]), (address, &b"xbc"[..]));
+
+        let mut shared = Message::copy_from_slice(b"abc");
+        let other = shared.clone();
+        shared.make_mut()[0] = b'y';
+        assert_eq!((&shared[..], &other[..]), (&b"ybc"[..], &b"abc"[..]));
+
+        let mut partly = Message::copy_from_slice(b"hello");
+        partly.advance(2);
+        partly.make_mut()[0] = b'L';
+        assert_eq!(&partly[..], b"Llo");
+        assert_eq!(partly.start, 0);
+    }
 
     #[test]
     fn the_rest_of_a_partly_read_message_is_what_gets_shared() {
