@@ -295,6 +295,8 @@ mod config;
 mod error;
 mod message;
 mod recycle;
+#[cfg(feature = "redis")]
+mod redis;
 mod registry;
 
 pub use backend::{Backend, Feature, Features, ReadStream, WriteStream};
@@ -303,6 +305,8 @@ pub use channel::{Broadcaster, Builder, ChannelBackend, DEFAULT_BUFFER_SIZE, Rea
 pub use config::{Config, MAX_BUFFER_SIZE};
 pub use error::{Error, Result};
 pub use message::Message;
+#[cfg(feature = "redis")]
+pub use redis::{REDIS, RedisBackend, RedisReader, RedisWriter};
 pub use registry::{
     CHANNEL, Factory, Registry, backends, is_registered, open, register, unregister,
 };

@@ -48,13 +48,15 @@ impl Default for Registry {
 }
 
 impl Registry {
-    /// A registry with `"channel"` registered.
+    /// A registry with `"channel"` registered, and `"redis"` too when the
+    /// cargo feature `redis` is on.
     pub fn new() -> Registry {
         let registry = Registry::empty();
-        registry
-            .factories
-            .write()
-            .insert(CHANNEL.to_owned(), channel_factory);
+        let mut factories = registry.factories.write();
+        factories.insert(CHANNEL.to_owned(), channel_factory);
+        #[cfg(feature = "redis")]
+        factories.insert(crate::redis::REDIS.to_owned(), crate::redis::factory);
+        drop(factories);
         registry
     }
 

@@ -1,0 +1,970 @@
+//! The Redis backend: [`RedisBackend`], [`RedisWriter`] and
+//! [`RedisReader`] (cargo feature `redis`).
+//!
+//! Paths live in a Redis server, so writers and readers in different
+//! processes, or on different machines, share them. The contract is the
+//! channel backend's; what follows is how it is kept on Redis, and what a
+//! process that dies leaves behind.
+//!
+//! # Key layout
+//!
+//! Every key of a namespace starts with `<length>:<namespace>:` — for the
+//! default namespace `6:chanio:`. The length makes the prefix unambiguous:
+//! no key of namespace `a` starts with the prefix of `a:b` or the other
+//! way round. Under it:
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `index` | sorted set | every path name, all scored 0 |
+//! | `paths` | hash | path name → id of its current incarnation |
+//! | `next` | string | counter for incarnation ids and lease tokens |
+//! | `<id>:meta` | hash | `name`, `mode` (`queue` or `log`), `cap`, `ended`, `poisoned`, `deleted` |
+//! | `<id>:data` | stream | one entry per message (field `d`), then one end marker (field `end`) |
+//! | `<id>:writers` | sorted set | writer lease tokens, scored by expiry in server milliseconds |
+//! | `<id>:readers` | sorted set | reader lease tokens, the same way |
+//! | `<id>:room` | list | wake-up tokens for writers waiting for room |
+//!
+//! A path name points at an *incarnation* rather than owning keys of its
+//! own, so that `delete` can take the name away at once (the name is
+//! fresh again) while readers that still hold the old incarnation drain
+//! it. Path names appear only as members and fields, never inside key
+//! names, so any string is a path.
+//!
+//! # How the contract maps onto Redis
+//!
+//! Every change that reads and writes several keys is one Lua script, run
+//! atomically by the server (see `scripts.rs`); the time in leases is the
+//! server's (`TIME`), so clocks of different machines never meet.
+//!
+//! - **A path, made on first use.** `new_writer` and `new_reader` run the
+//!   `open` script: it finds the name in `paths` or makes an incarnation,
+//!   storing the mode and buffer size with it (they hold for every handle;
+//!   a handle whose `persistent` differs is refused), and registers the
+//!   handle's lease.
+//! - **One message per write.** A write runs `push`, which appends one
+//!   stream entry (`XADD`) if the stream is open and, in queue mode, has
+//!   fewer than `cap` entries (`XLEN`) — the bound is checked and the entry
+//!   added in one step, so concurrent writers in any number of processes
+//!   never overfill it.
+//! - **Queue mode: each message to exactly one reader.** A read runs
+//!   `take`, which removes the oldest entry and returns it in one step
+//!   (`XRANGE … COUNT 1`, `XDEL`): no other reader can get it, and nothing
+//!   is left pending on the server. (A consumer group would leave a taken
+//!   entry in its pending list until acknowledged, holding a slot of the
+//!   bound; taking and removing in one script needs neither.) On an empty
+//!   queue the reader blocks in `XREAD BLOCK` after the last id, and takes
+//!   the entry that wakes it with `claim`, if no other reader was faster.
+//! - **A full queue blocks the writer.** The writer blocks in `BLPOP` on
+//!   the path's `room` list; a read that takes from a full queue pushes one
+//!   token there, waking one waiting writer.
+//! - **Persistent mode.** The stream is the log; each reader keeps its own
+//!   cursor (the last id it read) and reads ahead with
+//!   `XREAD COUNT 64 BLOCK … STREAMS data <cursor>`, starting from `0-0`.
+//!   Reading ahead is safe here because no other reader competes for the
+//!   entries. The log keeps each message once, however many readers.
+//! - **The last writer ends the stream.** Writers are members of
+//!   `<id>:writers`. `release` removes one; when none is left, it sets
+//!   `ended` and appends the end marker. Readers see the marker after every
+//!   message (it is the last entry), and it wakes blocked readers in every
+//!   process. A stream that never had a writer cannot end: no release ran.
+//! - **Writers of a dead process.** Each lease is renewed by one thread
+//!   per backend handle every third of `lease_ms`. A lease whose expiry
+//!   passed is counted out by the next script that looks (a reader that
+//!   found nothing, a new writer, a broadcast), which ends the stream if
+//!   that was the last writer. So a stream whose writers' process was
+//!   killed ends at most `lease_ms` (plus a reader's wait of half a
+//!   second) after the last renewal.
+//! - **Poison.** A writer dropped while its thread panics sets `poisoned`;
+//!   the end marker then says `panic` and readers get
+//!   [`Error::WriterPanicked`](crate::Error::WriterPanicked) where they
+//!   would have seen the end.
+//! - **`delete`.** The `delete` script removes the name from `index` and
+//!   `paths`, pushes wake-up tokens to `room` (blocked writers wake and
+//!   find the path gone) and, if readers are registered, ends the stream
+//!   with a `deleted` marker (blocked readers wake at once, drain what was
+//!   queued, then see end of stream). The incarnation's keys are freed at
+//!   once if no reader is registered, else given an expiry of twice
+//!   `lease_ms` that each renewal of a reader's lease pushes back; the last
+//!   reader to close frees them. Every blocking call waits at most half a
+//!   second at a time on the server and then looks again, so even a wake-up
+//!   that was missed comes within a second.
+//! - **`close` of a handle** closes that handle only: its writers are
+//!   released (as if closed) and fail with `BrokenPipe` carrying
+//!   [`Error::BackendClosed`](crate::Error::BackendClosed); its readers see
+//!   end of stream at once and take nothing more; calls blocked on the
+//!   server are cut short with `CLIENT UNBLOCK`. Nothing on the server is
+//!   deleted, and other handles and processes go on.
+//! - **`list` and broadcast matching** read `index` with `ZRANGEBYLEX`
+//!   between `[prefix` and `(prefix\xff`, which costs in proportion to the
+//!   matches and takes the prefix literally (`*`, `?`, `[` are plain
+//!   characters). A broadcast first runs one script that appends to every
+//!   matching open path with room and returns the full ones; only then
+//!   does it wait on each full path in turn, like a writer.
+//! - **Reads** hand out at most one message; the rest of a long message
+//!   stays in the reader for the next `read`, as in the channel backend.
+//!
+//! # What a dying process leaves behind
+//!
+//! - Its **writers' leases** stay in `<id>:writers` until they expire
+//!   (`lease_ms`, default 10 s) and are counted out; the stream then ends.
+//!   Messages it wrote stay for the readers.
+//! - Its **readers' leases** stay in `<id>:readers` until a `delete` or the
+//!   last other reader of a deleted path counts them out. They pin nothing
+//!   on a live path; on a deleted path they keep the data at most twice
+//!   `lease_ms` after their last renewal.
+//! - A **message a reader had taken** (the reply of `take` was on its way,
+//!   or it was in the reader's hands) is lost: queue mode delivers at most
+//!   once. A persistent reader's cursor lived in its process only, so
+//!   nothing of it stays.
+//! - A write whose reply never arrived may or may not have been appended.
+//! - Nothing else: no path is deleted, and the paths, messages and counters
+//!   of a namespace stay until deleted, like any Redis data.
+//!
+//! # Faults
+//!
+//! Every network wait is bounded: connecting by `connect_timeout_ms`, each
+//! reply by `connect_timeout_ms` plus what the server was asked to block
+//! for (at most half a second). An unreachable or vanished server is an
+//! `io::Error` of the underlying kind (`ConnectionRefused`,
+//! `ConnectionReset`, `TimedOut`, ...) carrying
+//! [`Error::Connection`](crate::Error::Connection). A handle whose
+//! connection failed keeps failing with that error (it does not reconnect
+//! behind the caller's back); new handles connect afresh, so they work
+//! again once the server is back.
+//!
+//! # Not in this version
+//!
+//! Retention and offsets, stats, handing back a peeked message, and the
+//! last-handle-dropped rule: handles keep working, the server holds the
+//! state. A `buffer_size` of 0 (a hand-off needs a reader in the same
+//! process) is refused. Redis Cluster is not supported: the scripts that
+//! look paths up by name reach keys they were not given.
+
+mod conn;
+mod keys;
+mod lease;
+mod reader;
+mod scripts;
+mod writer;
+
+pub use reader::RedisReader;
+pub use writer::RedisWriter;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ::redis::{Client, ScriptInvocation, Value};
+use parking_lot::Mutex;
+
+use crate::backend::{Backend, Feature, Features, ReadStream, WriteStream};
+use crate::broadcast::BroadcastReport;
+use crate::config::{self, Config, MAX_BUFFER_SIZE};
+use crate::error::{Error, Result, check_path};
+use conn::{Conn, Connector, is_unblocked, reply};
+use keys::{Namespace, PathKeys};
+use lease::{Lease, LeaseBook, Role};
+use scripts::scripts;
+
+/// The name the Redis backend is registered under.
+pub const REDIS: &str = "redis";
+
+/// The longest the server is asked to block at a time. After it the
+/// waiter looks again (for a delete, a closed handle, a writer's lease
+/// that ran out, its own deadline), so every wake-up comes within a second
+/// even if its signal was missed.
+const WAIT_SLICE: Duration = Duration::from_millis(500);
+
+/// How many idle connections a backend keeps for later streams and calls.
+const IDLE_CONNECTIONS: usize = 8;
+
+const URL: &str = "url";
+const NAMESPACE: &str = "namespace";
+const LEASE_MS: &str = "lease_ms";
+const CONNECT_TIMEOUT_MS: &str = "connect_timeout_ms";
+const KEYS: &[&str] = &[
+    URL,
+    NAMESPACE,
+    config::BUFFER_SIZE,
+    config::PERSISTENT,
+    LEASE_MS,
+    CONNECT_TIMEOUT_MS,
+];
+
+/// Named byte streams in a Redis server, shared by every process that
+/// opens the same URL and namespace (cargo feature `redis`).
+///
+/// Open one with [`chanio::open("redis", …)`](crate::open) or
+/// [`RedisBackend::from_config`]. A cheap-to-clone handle: clones share
+/// connections, leases and the closed state. The [module
+/// documentation](self) describes how the contract is kept on Redis and
+/// what a process that dies leaves behind.
+///
+/// | key | accepts | default |
+/// |---|---|---|
+/// | `url` | what the `redis` crate accepts: `redis://[user:password@]host:port/[db]`, `unix:///path` | required |
+/// | `namespace` | a non-empty string; two namespaces never share a key | `chanio` |
+/// | `buffer_size` | decimal digits, 1 to [`MAX_BUFFER_SIZE`] | `100` |
+/// | `persistent` | `true`, `false`, `1`, `0` | `false` |
+/// | `lease_ms` | decimal digits, at least 1 | `10000` |
+/// | `connect_timeout_ms` | decimal digits, at least 1 | `2000` |
+///
+/// `open` connects at once, so an unreachable server fails there.
+///
+/// ```no_run
+/// use std::io::{Read, Write};
+/// let backend = chanio::open("redis", [("url", "redis://127.0.0.1:6379/"), ("namespace", "demo")])?;
+/// let mut w = backend.new_writer("greeting")?;
+/// w.write_all(b"hello")?;
+/// w.close()?; // the last writer, in any process, ends the stream
+/// let mut text = String::new();
+/// backend.new_reader("greeting")?.read_to_string(&mut text)?;
+/// assert_eq!(text, "hello");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct RedisBackend {
+    shared: Arc<Shared>,
+}
+
+/// What a backend handle and its streams share.
+pub(crate) struct Shared {
+    pub(crate) settings: Settings,
+    pub(crate) connector: Arc<Connector>,
+    pub(crate) book: Arc<LeaseBook>,
+    /// Protects the idle connections; held only to push or pop one.
+    idle: Mutex<Vec<Conn>>,
+    closed: AtomicBool,
+    /// Held for the whole of `close`, so that a second caller returns only
+    /// once the first one's work is done.
+    closing: Mutex<()>,
+    /// Protects the table of connections blocked on the server now
+    /// (serial → client id), which `close` wakes with CLIENT UNBLOCK.
+    blocked: Mutex<HashMap<u64, i64>>,
+}
+
+/// A backend's settings, read from its config.
+pub(crate) struct Settings {
+    pub(crate) namespace_name: String,
+    pub(crate) namespace: Namespace,
+    pub(crate) buffer_size: usize,
+    pub(crate) persistent: bool,
+    pub(crate) lease: Duration,
+}
+
+impl Settings {
+    fn mode(&self) -> &'static str {
+        if self.persistent { "log" } else { "queue" }
+    }
+}
+
+/// What the `open` script gave a new stream.
+pub(crate) struct Opened {
+    pub(crate) keys: PathKeys,
+    pub(crate) token: String,
+}
+
+impl RedisBackend {
+    /// A backend configured by string pairs, as
+    /// [`open("redis", …)`](crate::open) does; see the table on
+    /// [`RedisBackend`] for the keys. Connects at once.
+    ///
+    /// ```
+    /// // Mistakes in the config are found before anything connects.
+    /// let err = chanio::RedisBackend::from_config([("url", "redis://127.0.0.1/"), ("buffer_size", "0")])
+    ///     .err()
+    ///     .unwrap();
+    /// assert!(matches!(err, chanio::Error::InvalidConfig { ref key, .. } if key == "buffer_size"));
+    /// assert!(chanio::RedisBackend::from_config([("namespace", "x")]).is_err()); // url is required
+    /// ```
+    pub fn from_config<I, K, V>(pairs: I) -> Result<RedisBackend>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        RedisBackend::with_config(&Config::from_pairs(pairs)?)
+    }
+
+    /// A backend configured by a parsed [`Config`]; see
+    /// [`from_config`](RedisBackend::from_config).
+    pub fn with_config(config: &Config) -> Result<RedisBackend> {
+        config.check_keys(KEYS)?;
+        let url = config.get(URL).ok_or_else(|| Error::InvalidConfig {
+            key: URL.to_owned(),
+            value: String::new(),
+            expected: "a Redis URL such as redis://127.0.0.1:6379/ (the key is required)"
+                .to_owned(),
+        })?;
+        let namespace_name = config.get(NAMESPACE).unwrap_or("chanio");
+        if namespace_name.is_empty() {
+            return Err(Error::InvalidConfig {
+                key: NAMESPACE.to_owned(),
+                value: String::new(),
+                expected: "a non-empty string".to_owned(),
+            });
+        }
+        let buffer_size = match config.get(config::BUFFER_SIZE) {
+            None => crate::DEFAULT_BUFFER_SIZE,
+            Some(value) => {
+                parse_positive(config::BUFFER_SIZE, value, MAX_BUFFER_SIZE as u64)? as usize
+            }
+        };
+        let persistent = match config.get(config::PERSISTENT) {
+            None => false,
+            Some(value) => config::parse_flag(config::PERSISTENT, value)?,
+        };
+        let millis = |key: &str, default: u64| -> Result<Duration> {
+            let ms = match config.get(key) {
+                None => default,
+                Some(value) => parse_positive(key, value, u64::MAX)?,
+            };
+            Ok(Duration::from_millis(ms))
+        };
+        let lease = millis(LEASE_MS, 10_000)?;
+        let connect_timeout = millis(CONNECT_TIMEOUT_MS, 2_000)?;
+        let client = Client::open(url).map_err(|err| Error::InvalidConfig {
+            key: URL.to_owned(),
+            value: url.to_owned(),
+            expected: format!("a Redis URL such as redis://127.0.0.1:6379/ ({err})"),
+        })?;
+        let connector = Arc::new(Connector::new(client, url, connect_timeout));
+        let first = connector.connect()?;
+        let shared = Shared {
+            settings: Settings {
+                namespace_name: namespace_name.to_owned(),
+                namespace: Namespace::new(namespace_name),
+                buffer_size,
+                persistent,
+                lease,
+            },
+            book: LeaseBook::new(Arc::clone(&connector), lease),
+            connector,
+            idle: Mutex::new(vec![first]),
+            closed: AtomicBool::new(false),
+            closing: Mutex::new(()),
+            blocked: Mutex::new(HashMap::new()),
+        };
+        Ok(RedisBackend {
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// The server's URL, as errors show it (any password hidden).
+    pub fn url(&self) -> &str {
+        self.shared.connector.shown_url()
+    }
+
+    /// The namespace this backend's paths live in.
+    pub fn namespace(&self) -> &str {
+        &self.shared.settings.namespace_name
+    }
+
+    /// The buffer size given to the paths this backend creates (a path
+    /// made by another handle keeps its own).
+    pub fn buffer_size(&self) -> usize {
+        self.shared.settings.buffer_size
+    }
+
+    /// Whether this backend's paths are persistent logs.
+    pub fn is_persistent(&self) -> bool {
+        self.shared.settings.persistent
+    }
+
+    /// Whether [`close`](RedisBackend::close) was called on this handle or
+    /// a clone of it.
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_closed()
+    }
+
+    /// A writer for `path`, creating the path if needed. Fails with
+    /// [`Error::StreamEnded`] if the path's stream has ended (delete the
+    /// path to start a new one there), and with [`Error::InvalidConfig`]
+    /// naming `persistent` if the path was made in the other mode.
+    pub fn new_writer(&self, path: &str) -> Result<RedisWriter> {
+        let (opened, conn) = self.shared.open_stream(path, Role::Writer)?;
+        let serial = self.shared.register(&opened, Role::Writer)?;
+        Ok(RedisWriter::new(
+            Arc::clone(&self.shared),
+            path,
+            opened,
+            serial,
+            conn,
+        ))
+    }
+
+    /// A reader for `path`, creating the path if needed. A reader opened
+    /// before any writer waits for one.
+    pub fn new_reader(&self, path: &str) -> Result<RedisReader> {
+        let (opened, conn) = self.shared.open_stream(path, Role::Reader)?;
+        let serial = self.shared.register(&opened, Role::Reader)?;
+        Ok(RedisReader::new(
+            Arc::clone(&self.shared),
+            path,
+            opened,
+            serial,
+            conn,
+        ))
+    }
+
+    /// Whether `path` exists (was created and not deleted), in any process.
+    pub fn exists(&self, path: &str) -> Result<bool> {
+        check_path(path)?;
+        let paths = self.shared.settings.namespace.paths();
+        let value = self.shared.with_conn("looking up a path", |conn| {
+            conn.query(::redis::cmd("HEXISTS").arg(&paths).arg(path))
+        })?;
+        Ok(reply::int(&value) == Some(1))
+    }
+
+    /// Removes `path` for every process: blocked reads and writes anywhere
+    /// wake within a second, writers get `BrokenPipe`, readers drain what
+    /// was queued and then see end of stream. Deleting a path that does not
+    /// exist is `Ok`.
+    pub fn delete(&self, path: &str) -> Result<()> {
+        check_path(path)?;
+        let ns = &self.shared.settings.namespace;
+        let retain_ms = self.shared.settings.lease.as_millis().saturating_mul(2);
+        let mut delete = scripts().delete.prepare_invoke();
+        delete
+            .key(ns.paths())
+            .key(ns.index())
+            .arg(ns.prefix())
+            .arg(path)
+            .arg(retain_ms.to_string());
+        self.shared
+            .with_conn("deleting a path", |conn| conn.invoke(&delete))
+            .map(drop)
+    }
+
+    /// The paths whose names start with `prefix` (taken literally),
+    /// sorted; `""` lists all. Costs in proportion to the matches.
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let (low, high) = Namespace::lex_range(prefix);
+        let index = self.shared.settings.namespace.index();
+        let value = self.shared.with_conn("listing paths", |conn| {
+            conn.query(::redis::cmd("ZRANGEBYLEX").arg(&index).arg(low).arg(high))
+        })?;
+        let names = reply::items(value).unwrap_or_default();
+        Ok(names.iter().filter_map(reply::text).collect())
+    }
+
+    /// Closes this handle (and its clones) only: its writers are counted
+    /// out and fail with `BrokenPipe` carrying [`Error::BackendClosed`],
+    /// its readers see end of stream at once, and blocked calls wake.
+    /// Nothing is deleted on the server; other handles and processes go
+    /// on. Afterwards every operation returns [`Error::BackendClosed`].
+    /// Closing twice is `Ok`.
+    pub fn close(&self) -> Result<()> {
+        self.shared.close()
+    }
+
+    /// Sends `data` as one message to every path whose name starts with
+    /// `prefix` and whose stream has not ended (`""`: every path), and
+    /// returns how many got it. Paths with room get it first, in one
+    /// script; then it waits on each full queue like a write. A path
+    /// deleted meanwhile is skipped; a handle closed meanwhile is
+    /// [`Error::BackendClosed`]. Empty `data` sends nothing.
+    pub fn broadcast(&self, prefix: &str, data: &[u8]) -> Result<usize> {
+        let (delivered, full) = self.shared.broadcast_now(prefix, data)?;
+        let mut delivered = delivered;
+        for (_, id) in full {
+            if self.shared.deliver_waiting(&id, data)? {
+                delivered += 1;
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// Like [`broadcast`](RedisBackend::broadcast) but never blocks: paths
+    /// whose queue is full are skipped and named in
+    /// [`BroadcastReport::full`], in name order.
+    pub fn try_broadcast(&self, prefix: &str, data: &[u8]) -> Result<BroadcastReport> {
+        let (delivered, full) = self.shared.broadcast_now(prefix, data)?;
+        Ok(BroadcastReport {
+            delivered,
+            full: full.into_iter().map(|(name, _)| name).collect(),
+        })
+    }
+}
+
+impl Shared {
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::BackendClosed);
+        }
+        Ok(())
+    }
+
+    /// An idle connection, or a new one.
+    pub(crate) fn conn(&self) -> Result<Conn> {
+        let idle = self.idle.lock().pop();
+        match idle {
+            Some(conn) => Ok(conn),
+            None => self.connector.connect(),
+        }
+    }
+
+    /// Keeps `conn` for later, if it is healthy and there is room.
+    pub(crate) fn give_back(&self, conn: Conn) {
+        if conn.is_open() {
+            let mut idle = self.idle.lock();
+            if idle.len() < IDLE_CONNECTIONS {
+                idle.push(conn);
+            }
+        }
+    }
+
+    /// Runs `f` on a connection (after checking that the handle is open);
+    /// a connection that failed is dropped, not kept.
+    fn with_conn(
+        &self,
+        doing: &str,
+        f: impl FnOnce(&mut Conn) -> std::result::Result<Value, ::redis::RedisError>,
+    ) -> Result<Value> {
+        self.check_open()?;
+        let mut conn = self.conn()?;
+        match f(&mut conn) {
+            Ok(value) => {
+                self.give_back(conn);
+                Ok(value)
+            }
+            Err(err) => Err(self.connector.fault(doing, &err)),
+        }
+    }
+
+    /// Runs the `open` script for `path` and returns its result with the
+    /// connection the new stream will own.
+    fn open_stream(&self, path: &str, role: Role) -> Result<(Opened, Conn)> {
+        check_path(path)?;
+        self.check_open()?;
+        let settings = &self.settings;
+        let ns = &settings.namespace;
+        let mut open = scripts().open.prepare_invoke();
+        open.key(ns.paths())
+            .key(ns.index())
+            .key(format!("{}next", ns.prefix()))
+            .arg(ns.prefix())
+            .arg(path)
+            .arg(settings.mode())
+            .arg(settings.buffer_size.to_string())
+            .arg(role.set_name())
+            .arg(settings.lease.as_millis().to_string());
+        let mut conn = self.conn()?;
+        let value = conn
+            .invoke(&open)
+            .map_err(|err| self.connector.fault(&format!("opening {path:?}"), &err))?;
+        let mut items = reply::items(value).unwrap_or_default().into_iter();
+        let status = items.next().as_ref().and_then(reply::text);
+        let mut field = || {
+            items
+                .next()
+                .as_ref()
+                .and_then(reply::text)
+                .unwrap_or_default()
+        };
+        match status.as_deref() {
+            Some("ok") => {
+                let id = field();
+                let _cap = field();
+                let token = field();
+                let opened = Opened {
+                    keys: ns.incarnation(&id),
+                    token,
+                };
+                Ok((opened, conn))
+            }
+            Some("ended") => {
+                self.give_back(conn);
+                Err(Error::StreamEnded {
+                    path: path.to_owned(),
+                })
+            }
+            Some("mode") => {
+                self.give_back(conn);
+                let stored = field();
+                let other = if stored == "log" { "true" } else { "false" };
+                Err(Error::InvalidConfig {
+                    key: config::PERSISTENT.to_owned(),
+                    value: settings.persistent.to_string(),
+                    expected: format!(
+                        "persistent = {other}: the path {path:?} was created with it, and a path keeps its mode"
+                    ),
+                })
+            }
+            _ => Err(self.unexpected(&format!("opening {path:?}"))),
+        }
+    }
+
+    /// Puts the lease of a new stream in the book. If the handle was
+    /// closed meanwhile, the lease is released again and the stream not
+    /// made: `close` sets its flag before taking the leases, so either it
+    /// took this one or this call sees the flag.
+    fn register(&self, opened: &Opened, role: Role) -> Result<u64> {
+        let serial = self.book.serial();
+        let lease = Lease {
+            keys: opened.keys.clone(),
+            role,
+            token: opened.token.clone(),
+        };
+        if let Err(err) = self.book.add(serial, lease.clone()) {
+            let _ = self.release(&lease, false);
+            return Err(err);
+        }
+        if self.is_closed() {
+            if let Some(lease) = self.book.take(serial) {
+                let _ = self.release(&lease, false);
+            }
+            return Err(Error::BackendClosed);
+        }
+        Ok(serial)
+    }
+
+    /// Releases a lease on the server: a writer's (which may end the
+    /// stream) or a reader's (which may free a deleted path).
+    pub(crate) fn release(&self, lease: &Lease, poisoned: bool) -> Result<()> {
+        let mut conn = self.conn()?;
+        let result = release_on(&mut conn, lease, poisoned);
+        match result {
+            Ok(()) => {
+                self.give_back(conn);
+                Ok(())
+            }
+            Err(err) => Err(self.connector.fault("releasing a lease", &err)),
+        }
+    }
+
+    fn close(&self) -> Result<()> {
+        let _closing = self.closing.lock();
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let mut first_error = None;
+        for lease in self.book.take_all() {
+            if let Err(err) = self.release(&lease, false) {
+                first_error.get_or_insert(err);
+            }
+        }
+        self.unblock_all();
+        self.book.stop();
+        match first_error {
+            None => Ok(()),
+            Some(err) => Err(err),
+        }
+    }
+
+    /// Cuts short every call of this handle that is blocked on the server.
+    fn unblock_all(&self) {
+        let ids: Vec<i64> = self.blocked.lock().values().copied().collect();
+        if ids.is_empty() {
+            return;
+        }
+        if let Ok(mut conn) = self.conn() {
+            for id in ids {
+                if conn
+                    .query(::redis::cmd("CLIENT").arg("UNBLOCK").arg(id))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            self.give_back(conn);
+        }
+    }
+
+    /// Marks `conn` as blocked on the server for `serial`, for `close` to
+    /// wake. The caller checks [`is_closed`](Shared::is_closed) after this,
+    /// so a close that came just before is not missed.
+    pub(crate) fn blocking(&self, serial: u64, conn: &Conn) {
+        self.blocked.lock().insert(serial, conn.id);
+    }
+
+    pub(crate) fn unblocked(&self, serial: u64) {
+        self.blocked.lock().remove(&serial);
+    }
+
+    /// Waits until a token on `keys.room` says a slot may have freed, or a
+    /// slice of the wait passes. `Ok(false)` if `deadline` has passed.
+    pub(crate) fn wait_for_room(
+        &self,
+        conn: &mut Conn,
+        keys: &PathKeys,
+        serial: u64,
+        deadline: Option<Instant>,
+    ) -> std::result::Result<bool, ::redis::RedisError> {
+        let Some(slice) = slice_until(deadline) else {
+            return Ok(false);
+        };
+        self.blocking(serial, conn);
+        let result = if self.is_closed() {
+            Ok(Value::Nil)
+        } else {
+            conn.query_blocking(
+                ::redis::cmd("BLPOP")
+                    .arg(&keys.room)
+                    .arg(slice.as_secs_f64()),
+                slice,
+            )
+        };
+        self.unblocked(serial);
+        match result {
+            Err(err) if !is_unblocked(&err) => Err(err),
+            _ => Ok(true),
+        }
+    }
+
+    /// The non-blocking part of a broadcast: delivers to every matching
+    /// open path with room; returns the count and the full paths as
+    /// `(name, incarnation id)`, in name order.
+    fn broadcast_now(&self, prefix: &str, data: &[u8]) -> Result<(usize, Vec<(String, String)>)> {
+        self.check_open()?;
+        if data.is_empty() {
+            return Ok((0, Vec::new()));
+        }
+        let ns = &self.settings.namespace;
+        let (low, high) = Namespace::lex_range(prefix);
+        let mut broadcast = scripts().broadcast.prepare_invoke();
+        broadcast
+            .key(ns.paths())
+            .key(ns.index())
+            .arg(ns.prefix())
+            .arg(low)
+            .arg(high)
+            .arg(data);
+        let value = self.with_conn("broadcasting", |conn| conn.invoke(&broadcast))?;
+        let mut items = reply::items(value).unwrap_or_default().into_iter();
+        let delivered = items.next().as_ref().and_then(reply::int);
+        let full = items.next().and_then(reply::items);
+        let (Some(delivered), Some(full)) = (delivered, full) else {
+            return Err(self.unexpected("broadcasting"));
+        };
+        let mut full = full.iter().filter_map(reply::text);
+        let mut pairs = Vec::new();
+        while let (Some(name), Some(id)) = (full.next(), full.next()) {
+            pairs.push((name, id));
+        }
+        Ok((usize::try_from(delivered).unwrap_or(0), pairs))
+    }
+
+    /// Delivers `data` to the incarnation `id`, waiting for room. `false`
+    /// if the path ended or was deleted meanwhile (skipped).
+    fn deliver_waiting(&self, id: &str, data: &[u8]) -> Result<bool> {
+        let keys = self.settings.namespace.incarnation(id);
+        let serial = self.book.serial();
+        let mut conn = self.conn()?;
+        let fault = |err: ::redis::RedisError| self.connector.fault("broadcasting", &err);
+        loop {
+            self.check_open()?;
+            let pushed = push_on(&mut conn, &keys, data).map_err(fault)?;
+            match pushed {
+                Pushed::Appended => break,
+                Pushed::Ended | Pushed::Deleted => {
+                    self.give_back(conn);
+                    return Ok(false);
+                }
+                Pushed::Full => {
+                    self.wait_for_room(&mut conn, &keys, serial, None)
+                        .map_err(fault)?;
+                }
+            }
+        }
+        self.give_back(conn);
+        Ok(true)
+    }
+
+    /// A reply that does not fit the script: a server that is not Redis,
+    /// or keys of the namespace changed by hand.
+    pub(crate) fn unexpected(&self, doing: &str) -> Error {
+        Error::Connection {
+            url: self.connector.shown_url().to_owned(),
+            message: format!(
+                "{doing}: the server's reply does not fit chanio's scripts (were keys of namespace {:?} changed by hand?)",
+                self.settings.namespace_name
+            ),
+            kind: std::io::ErrorKind::InvalidData,
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.book.stop();
+    }
+}
+
+/// What the `push` script did.
+pub(crate) enum Pushed {
+    Appended,
+    Full,
+    Ended,
+    Deleted,
+}
+
+/// Adds the five keys of a path, in the order the per-path scripts take.
+pub(crate) fn with_keys<'a, 'b>(
+    invocation: &'b mut ScriptInvocation<'a>,
+    keys: &PathKeys,
+) -> &'b mut ScriptInvocation<'a> {
+    invocation
+        .key(&keys.meta)
+        .key(&keys.data)
+        .key(&keys.writers)
+        .key(&keys.readers)
+        .key(&keys.room)
+}
+
+/// Runs the `push` script: one message, if there is room.
+pub(crate) fn push_on(
+    conn: &mut Conn,
+    keys: &PathKeys,
+    data: &[u8],
+) -> std::result::Result<Pushed, ::redis::RedisError> {
+    let mut push = scripts().push.prepare_invoke();
+    with_keys(&mut push, keys).arg(data);
+    Ok(match reply::int(&conn.invoke(&push)?) {
+        Some(1) => Pushed::Appended,
+        Some(0) => Pushed::Full,
+        Some(-1) => Pushed::Ended,
+        _ => Pushed::Deleted,
+    })
+}
+
+/// Runs the `release` (writer) or `leave` (reader) script for `lease`.
+pub(crate) fn release_on(
+    conn: &mut Conn,
+    lease: &Lease,
+    poisoned: bool,
+) -> std::result::Result<(), ::redis::RedisError> {
+    let mut invocation = match lease.role {
+        Role::Writer => scripts().release.prepare_invoke(),
+        Role::Reader => scripts().leave.prepare_invoke(),
+    };
+    with_keys(&mut invocation, &lease.keys).arg(&lease.token);
+    if lease.role == Role::Writer {
+        invocation.arg(if poisoned { "1" } else { "0" });
+    }
+    conn.invoke(&invocation).map(drop)
+}
+
+/// How long the next server-side wait may be: a slice, cut to what is
+/// left before `deadline`; `None` if the deadline has passed. Never zero,
+/// which would tell Redis to block for ever.
+pub(crate) fn slice_until(deadline: Option<Instant>) -> Option<Duration> {
+    let Some(deadline) = deadline else {
+        return Some(WAIT_SLICE);
+    };
+    let left = deadline.checked_duration_since(Instant::now())?;
+    if left < Duration::from_millis(1) {
+        return None;
+    }
+    Some(left.min(WAIT_SLICE))
+}
+
+/// Reads a number of decimal digits from 1 to `max`.
+fn parse_positive(key: &str, value: &str, max: u64) -> Result<u64> {
+    let invalid = || Error::InvalidConfig {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        expected: if max == u64::MAX {
+            "a whole number of at least 1 in decimal digits".to_owned()
+        } else {
+            format!("a whole number from 1 to {max} in decimal digits")
+        },
+    };
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    match value.parse::<u64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(invalid()),
+    }
+}
+
+impl fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("url", &self.url())
+            .field("namespace", &self.namespace())
+            .field("buffer_size", &self.buffer_size())
+            .field("persistent", &self.is_persistent())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Backend for RedisBackend {
+    fn new_writer(&self, path: &str) -> Result<Box<dyn WriteStream>> {
+        Ok(Box::new(RedisBackend::new_writer(self, path)?))
+    }
+
+    fn new_reader(&self, path: &str) -> Result<Box<dyn ReadStream>> {
+        Ok(Box::new(RedisBackend::new_reader(self, path)?))
+    }
+
+    fn exists(&self, path: &str) -> Result<bool> {
+        RedisBackend::exists(self, path)
+    }
+
+    fn delete(&self, path: &str) -> Result<()> {
+        RedisBackend::delete(self, path)
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        RedisBackend::list(self, prefix)
+    }
+
+    fn close(&self) -> Result<()> {
+        RedisBackend::close(self)
+    }
+
+    /// `ReadWrite`, `Broadcast`, `Persistence` and `ListPrefix`.
+    fn features(&self) -> Features {
+        [
+            Feature::ReadWrite,
+            Feature::Broadcast,
+            Feature::Persistence,
+            Feature::ListPrefix,
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    fn broadcast(&self, prefix: &str, data: &[u8]) -> Result<usize> {
+        RedisBackend::broadcast(self, prefix, data)
+    }
+
+    fn try_broadcast(&self, prefix: &str, data: &[u8]) -> Result<BroadcastReport> {
+        RedisBackend::try_broadcast(self, prefix, data)
+    }
+
+    fn name(&self) -> &str {
+        REDIS
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+impl WriteStream for RedisWriter {
+    fn close(&mut self) -> Result<()> {
+        RedisWriter::close(self)
+    }
+}
+
+impl ReadStream for RedisReader {
+    fn close(&mut self) -> Result<()> {
+        RedisReader::close(self)
+    }
+}
+
+/// The factory registered as `"redis"`.
+pub(crate) fn factory(config: &Config) -> Result<Box<dyn Backend>> {
+    Ok(Box::new(RedisBackend::with_config(config)?))
+}
