@@ -136,13 +136,35 @@ pub(crate) fn is_unblocked(err: &RedisError) -> bool {
 /// (Unix reports it as `WouldBlock`), and an error the server replied
 /// with is `Other`.
 fn io_kind(err: &RedisError) -> io::ErrorKind {
-    let source = std::error::Error::source(err).and_then(|s| s.downcast_ref::<io::Error>());
-    match source.map(io::Error::kind) {
-        Some(io::ErrorKind::WouldBlock) => io::ErrorKind::TimedOut,
-        Some(kind) => kind,
-        None if err.is_io_error() => io::ErrorKind::ConnectionReset,
-        None => io::ErrorKind::Other,
+    let kind = io_source(err).map(io::Error::kind).unwrap_or_else(|| {
+        // Without the io::Error itself, the crate's own questions still
+        // tell the common cases apart.
+        if err.is_timeout() {
+            io::ErrorKind::TimedOut
+        } else if err.is_connection_refusal() {
+            io::ErrorKind::ConnectionRefused
+        } else if err.is_io_error() || err.is_connection_dropped() {
+            io::ErrorKind::ConnectionReset
+        } else {
+            io::ErrorKind::Other
+        }
+    });
+    match kind {
+        io::ErrorKind::WouldBlock => io::ErrorKind::TimedOut,
+        kind => kind,
     }
+}
+
+/// The `io::Error` under `err`, if it has one. The crate keeps it behind
+/// an `Arc<dyn Error>`, which is what `source` hands out.
+fn io_source(err: &RedisError) -> Option<&io::Error> {
+    type Shared = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+    let source = std::error::Error::source(err)?;
+    source.downcast_ref::<io::Error>().or_else(|| {
+        source
+            .downcast_ref::<Shared>()
+            .and_then(|inner| inner.downcast_ref::<io::Error>())
+    })
 }
 
 /// `url` with the password of its user part, if any, replaced by `***`.
