@@ -296,7 +296,7 @@ mod error;
 mod message;
 mod recycle;
 #[cfg(feature = "redis")]
-mod redis;
+pub mod redis;
 mod registry;
 
 pub use backend::{Backend, Feature, Features, ReadStream, WriteStream};

@@ -1,5 +1,5 @@
 //! The Redis backend: [`RedisBackend`], [`RedisWriter`] and
-//! [`RedisReader`] (cargo feature `redis`).
+//! [`RedisReader`] (cargo feature `redis`; also at the crate root).
 //!
 //! Paths live in a Redis server, so writers and readers in different
 //! processes, or on different machines, share them. The contract is the
@@ -76,7 +76,7 @@
 //!   second) after the last renewal.
 //! - **Poison.** A writer dropped while its thread panics sets `poisoned`;
 //!   the end marker then says `panic` and readers get
-//!   [`Error::WriterPanicked`](crate::Error::WriterPanicked) where they
+//!   [`Error::WriterPanicked`] where they
 //!   would have seen the end.
 //! - **`delete`.** The `delete` script removes the name from `index` and
 //!   `paths`, pushes wake-up tokens to `room` (blocked writers wake and
@@ -90,7 +90,7 @@
 //!   that was missed comes within a second.
 //! - **`close` of a handle** closes that handle only: its writers are
 //!   released (as if closed) and fail with `BrokenPipe` carrying
-//!   [`Error::BackendClosed`](crate::Error::BackendClosed); its readers see
+//!   [`Error::BackendClosed`]; its readers see
 //!   end of stream at once and take nothing more; calls blocked on the
 //!   server are cut short with `CLIENT UNBLOCK`. Nothing on the server is
 //!   deleted, and other handles and processes go on.
@@ -127,7 +127,7 @@
 //! for (at most half a second). An unreachable or vanished server is an
 //! `io::Error` of the underlying kind (`ConnectionRefused`,
 //! `ConnectionReset`, `TimedOut`, ...) carrying
-//! [`Error::Connection`](crate::Error::Connection). A handle whose
+//! [`Error::Connection`]. A handle whose
 //! connection failed keeps failing with that error (it does not reconnect
 //! behind the caller's back); new handles connect afresh, so they work
 //! again once the server is back.
