@@ -562,8 +562,12 @@ fn killing_the_server_mid_stream_gives_connection_errors_and_new_handles_work_af
         w.write_all(b"after restart").unwrap();
         w.close().unwrap();
         assert_eq!(read_all_messages_plain(&mut r), ["after restart"]);
-        // The first handle's own operations connect afresh too.
+        // The first handle's own operations connect afresh too, even the
+        // first one after the restart.
+        assert_eq!(backend.list("").unwrap(), ["stream"]);
         assert!(backend.exists("stream").unwrap());
+        let mut again = backend.new_writer("again").unwrap();
+        again.write_all(b"x").unwrap();
     });
 }
 

@@ -445,7 +445,7 @@ impl RedisBackend {
         let (low, high) = Namespace::lex_range(prefix);
         let index = self.shared.settings.namespace.index();
         let value = self.shared.with_conn("listing paths", |conn| {
-            conn.query(::redis::cmd("ZRANGEBYLEX").arg(&index).arg(low).arg(high))
+            conn.query(::redis::cmd("ZRANGEBYLEX").arg(&index).arg(&low).arg(&high))
         })?;
         let names = reply::items(value).unwrap_or_default();
         Ok(names.iter().filter_map(reply::text).collect())
@@ -523,18 +523,42 @@ impl Shared {
 
     /// Runs `f` on a connection (after checking that the handle is open);
     /// a connection that failed is dropped, not kept.
+    ///
+    /// An idle connection may have died while it waited (the server
+    /// restarted, say): if one fails with a dropped connection, `f` is run
+    /// once more on a new one. A dead socket carried nothing to a live
+    /// server, so `f` — an idempotent call — ran at most once before.
     fn with_conn(
         &self,
         doing: &str,
-        f: impl FnOnce(&mut Conn) -> std::result::Result<Value, ::redis::RedisError>,
+        f: impl FnMut(&mut Conn) -> std::result::Result<Value, ::redis::RedisError>,
     ) -> Result<Value> {
+        let (value, conn) = self.call(doing, f)?;
+        self.give_back(conn);
+        Ok(value)
+    }
+
+    /// [`with_conn`](Shared::with_conn), handing the connection to the
+    /// caller instead of keeping it.
+    fn call(
+        &self,
+        doing: &str,
+        mut f: impl FnMut(&mut Conn) -> std::result::Result<Value, ::redis::RedisError>,
+    ) -> Result<(Value, Conn)> {
         self.check_open()?;
-        let mut conn = self.conn()?;
-        match f(&mut conn) {
-            Ok(value) => {
-                self.give_back(conn);
-                Ok(value)
+        let idle = self.idle.lock().pop();
+        if let Some(mut conn) = idle {
+            match f(&mut conn) {
+                Ok(value) => return Ok((value, conn)),
+                Err(err) if !err.is_connection_dropped() => {
+                    return Err(self.connector.fault(doing, &err));
+                }
+                Err(_) => {}
             }
+        }
+        let mut conn = self.connector.connect()?;
+        match f(&mut conn) {
+            Ok(value) => Ok((value, conn)),
             Err(err) => Err(self.connector.fault(doing, &err)),
         }
     }
@@ -556,10 +580,9 @@ impl Shared {
             .arg(settings.buffer_size.to_string())
             .arg(role.set_name())
             .arg(settings.lease.as_millis().to_string());
-        let mut conn = self.conn()?;
-        let value = conn
-            .invoke(&open)
-            .map_err(|err| self.connector.fault(&format!("opening {path:?}"), &err))?;
+        // Retrying after a dead idle connection is safe: the dead socket
+        // carried nothing to the server.
+        let (value, conn) = self.call(&format!("opening {path:?}"), |conn| conn.invoke(&open))?;
         let mut items = reply::items(value).unwrap_or_default().into_iter();
         let status = items.next().as_ref().and_then(reply::text);
         let mut field = || {
@@ -647,8 +670,13 @@ impl Shared {
         }
         let mut first_error = None;
         for lease in self.book.take_all() {
+            // Once the server cannot be reached, the other leases are left
+            // to run out rather than each waiting for a connect timeout.
+            if first_error.is_some() {
+                break;
+            }
             if let Err(err) = self.release(&lease, false) {
-                first_error.get_or_insert(err);
+                first_error = Some(err);
             }
         }
         self.unblock_all();
@@ -737,7 +765,12 @@ impl Shared {
             .arg(low)
             .arg(high)
             .arg(data);
-        let value = self.with_conn("broadcasting", |conn| conn.invoke(&broadcast))?;
+        // Not `with_conn`: a broadcast run twice would deliver twice.
+        let mut conn = self.conn()?;
+        let value = conn
+            .invoke(&broadcast)
+            .map_err(|err| self.connector.fault("broadcasting", &err))?;
+        self.give_back(conn);
         let mut items = reply::items(value).unwrap_or_default().into_iter();
         let delivered = items.next().as_ref().and_then(reply::int);
         let full = items.next().and_then(reply::items);
