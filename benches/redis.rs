@@ -22,7 +22,7 @@
 //!   and `XREAD BLOCK` then `claim` when the queue is empty. It is what
 //!   chanio does minus chanio: the ratio measures chanio's own cost.
 //!
-//! Runs of the contenders are interleaved (5 each, 3 with `--quick`), so
+//! Runs of the contenders are interleaved (7 each, 3 with `--quick`), so
 //! background load spreads over both; each prints median, min and max,
 //! then the ratio of medians and whether it meets the 0.8× target. Every
 //! message is stamped with its index and checked on arrival.
@@ -52,7 +52,7 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let settings = Settings {
         quick,
-        runs: if quick { 3 } else { 5 },
+        runs: if quick { 3 } else { 7 },
     };
     let (url, _server) = match server() {
         Some(found) => found,

@@ -8,6 +8,9 @@ use ::redis::{Client, Cmd, ConnectionLike, RedisError, ScriptInvocation, Value};
 
 use crate::error::Error;
 
+/// The longest a command asks the server to block (`BLOCK`, `BLPOP`).
+pub(crate) const MAX_BLOCK: Duration = Duration::from_millis(500);
+
 /// How to reach the server: the client, the bound on every network wait,
 /// and the URL to name in errors (with any password hidden).
 pub(crate) struct Connector {
@@ -42,11 +45,10 @@ impl Connector {
             .map_err(fail)?;
         let mut conn = Conn {
             inner,
-            read_timeout: None,
             timeout: self.timeout,
             id: 0,
         };
-        conn.set_wait(Duration::ZERO).map_err(fail)?;
+        conn.set_wait().map_err(fail)?;
         conn.inner
             .set_write_timeout(Some(self.timeout))
             .map_err(fail)?;
@@ -73,8 +75,6 @@ impl Connector {
 /// blocks on it; the backend keeps idle ones for short operations.
 pub(crate) struct Conn {
     pub(crate) inner: ::redis::Connection,
-    /// The socket read timeout set now, to change it only when needed.
-    read_timeout: Option<Duration>,
     /// The bound on a reply beyond what the server was asked to block.
     timeout: Duration,
     /// The server's id for this connection (CLIENT ID).
@@ -82,40 +82,21 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    /// Sets the socket's read timeout for a command that the server may
-    /// hold for `block`: `block` plus the connect timeout.
-    pub(crate) fn set_wait(&mut self, block: Duration) -> Result<(), RedisError> {
-        let wanted = Some(
-            self.timeout
-                .saturating_add(block)
-                .max(Duration::from_millis(1)),
-        );
-        if self.read_timeout != wanted {
-            self.inner.set_read_timeout(wanted)?;
-            self.read_timeout = wanted;
-        }
-        Ok(())
+    /// Sets the socket's read timeout once, to the longest the server is
+    /// ever asked to block plus the connect timeout: one bound for every
+    /// reply, so that no command pays for changing it.
+    fn set_wait(&mut self) -> Result<(), RedisError> {
+        let bound = self.timeout.saturating_add(MAX_BLOCK);
+        self.inner.set_read_timeout(Some(bound))
     }
 
-    /// Runs a command whose reply is due at once.
+    /// Runs a command.
     pub(crate) fn query(&mut self, cmd: &Cmd) -> Result<Value, RedisError> {
-        self.set_wait(Duration::ZERO)?;
-        cmd.query(&mut self.inner)
-    }
-
-    /// Runs a command the server may hold for up to `block`.
-    pub(crate) fn query_blocking(
-        &mut self,
-        cmd: &Cmd,
-        block: Duration,
-    ) -> Result<Value, RedisError> {
-        self.set_wait(block)?;
         cmd.query(&mut self.inner)
     }
 
     /// Runs a script.
     pub(crate) fn invoke(&mut self, script: &ScriptInvocation<'_>) -> Result<Value, RedisError> {
-        self.set_wait(Duration::ZERO)?;
         script.invoke(&mut self.inner)
     }
 

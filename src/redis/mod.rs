@@ -123,8 +123,8 @@
 //! # Faults
 //!
 //! Every network wait is bounded: connecting by `connect_timeout_ms`, each
-//! reply by `connect_timeout_ms` plus what the server was asked to block
-//! for (at most half a second). An unreachable or vanished server is an
+//! reply by `connect_timeout_ms` plus half a second (the longest the
+//! server is ever asked to block). An unreachable or vanished server is an
 //! `io::Error` of the underlying kind (`ConnectionRefused`,
 //! `ConnectionReset`, `TimedOut`, ...) carrying
 //! [`Error::Connection`]. A handle whose
@@ -175,7 +175,7 @@ pub const REDIS: &str = "redis";
 /// waiter looks again (for a delete, a closed handle, a writer's lease
 /// that ran out, its own deadline), so every wake-up comes within a second
 /// even if its signal was missed.
-const WAIT_SLICE: Duration = Duration::from_millis(500);
+const WAIT_SLICE: Duration = conn::MAX_BLOCK;
 
 /// How many idle connections a backend keeps for later streams and calls.
 const IDLE_CONNECTIONS: usize = 8;
@@ -733,11 +733,10 @@ impl Shared {
         let result = if self.is_closed() {
             Ok(Value::Nil)
         } else {
-            conn.query_blocking(
+            conn.query(
                 ::redis::cmd("BLPOP")
                     .arg(&keys.room)
                     .arg(slice.as_secs_f64()),
-                slice,
             )
         };
         self.unblocked(serial);

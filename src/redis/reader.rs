@@ -307,7 +307,7 @@ impl RedisReader {
             .arg("STREAMS")
             .arg(&self.keys.data)
             .arg(last);
-        let Some((id, fields)) = self.blocking_read(&read, slice)?.into_iter().next() else {
+        let Some((id, fields)) = self.blocking_read(&read)?.into_iter().next() else {
             return Ok(Found::Nothing);
         };
         match entry_of(fields) {
@@ -336,7 +336,7 @@ impl RedisReader {
             .arg("STREAMS")
             .arg(&self.keys.data)
             .arg(&self.cursor);
-        let entries = self.blocking_read(&read, slice)?;
+        let entries = self.blocking_read(&read)?;
         if entries.is_empty() {
             return self.check_writers();
         }
@@ -372,7 +372,6 @@ impl RedisReader {
     fn blocking_read(
         &mut self,
         read: &::redis::Cmd,
-        slice: Duration,
     ) -> std::result::Result<Vec<(String, Vec<Value>)>, RedisError> {
         let shared = Arc::clone(&self.shared);
         let serial = self.serial;
@@ -381,7 +380,7 @@ impl RedisReader {
         let result = if shared.is_closed() {
             Ok(Value::Nil)
         } else {
-            conn.query_blocking(read, slice)
+            conn.query(read)
         };
         shared.unblocked(serial);
         match result {
