@@ -102,6 +102,10 @@
 //!   does it wait on each full path in turn, like a writer.
 //! - **Reads** hand out at most one message; the rest of a long message
 //!   stays in the reader for the next `read`, as in the channel backend.
+//! - **Connections.** Each open writer and reader owns a connection (it
+//!   blocks on it, and must hold up nobody else); a backend handle keeps up
+//!   to eight idle ones for short calls and new streams, and its lease
+//!   thread one more. A process with `n` open streams uses about `n + 2`.
 //!
 //! # What a dying process leaves behind
 //!
