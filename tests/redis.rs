@@ -269,6 +269,67 @@ fn a_writer_dropped_while_panicking_poisons_the_stream_even_after_delete() {
 }
 
 #[test]
+fn the_last_writer_of_any_handle_ends_the_stream() {
+    let Some(space) = Space::new("last_writer_anywhere") else {
+        return;
+    };
+    common::within(common::BOUND, "last writer anywhere", move || {
+        // Two handles share nothing but the server, as two processes would.
+        let here = space.open(&[]);
+        let there = space.open(&[]);
+        let mut r = here.new_reader("shared").unwrap();
+        let mut mine = here.new_writer("shared").unwrap();
+        let mut theirs = there.new_writer("shared").unwrap();
+        mine.write_all(b"mine").unwrap();
+        mine.close().unwrap();
+        r.set_read_timeout(Some(Duration::from_millis(300)));
+        assert_eq!(r.recv().unwrap().unwrap(), b"mine");
+        assert!(
+            matches!(r.recv(), Err(Error::TimedOut { .. })),
+            "ended at the first close"
+        );
+        theirs.write_all(b"theirs").unwrap();
+        drop(theirs);
+        assert_eq!(r.recv().unwrap().unwrap(), b"theirs");
+        assert_eq!(r.recv().unwrap(), None);
+    });
+}
+
+#[test]
+fn delete_from_one_handle_wakes_blocked_calls_of_another_within_a_second() {
+    let Some(space) = Space::new("delete_elsewhere") else {
+        return;
+    };
+    common::within(common::BOUND, "delete elsewhere", move || {
+        let deleter = space.open(&[]);
+        let blocked = space.open(&[("buffer_size", "1")]);
+        let mut full = blocked.new_writer("full").unwrap();
+        let _keeps = blocked.new_reader("full").unwrap();
+        full.write_all(b"fills it").unwrap();
+        let _w = blocked.new_writer("empty").unwrap();
+        let mut r = blocked.new_reader("empty").unwrap();
+        let writing = common::spawn_started("blocked writer", move || full.write(b"waits"));
+        let reading = common::spawn_started("blocked reader", move || r.recv());
+        assert!(writing.is_blocked_after(Duration::from_millis(300)));
+        assert!(reading.is_blocked_after(Duration::ZERO));
+        deleter.delete("full").unwrap();
+        deleter.delete("empty").unwrap();
+        let deleted = Instant::now();
+        let err = common::io_failure(
+            writing.join_within(Duration::from_secs(2)),
+            ErrorKind::BrokenPipe,
+        );
+        assert!(matches!(err, Error::PathDeleted { .. }), "{err:?}");
+        assert_eq!(reading.join_within(Duration::from_secs(2)).unwrap(), None);
+        assert!(
+            deleted.elapsed() < Duration::from_secs(1),
+            "woke after {:?}",
+            deleted.elapsed()
+        );
+    });
+}
+
+#[test]
 fn two_namespaces_share_no_path_even_a_and_a_colon_b() {
     let Some(base) = Space::new("namespaces") else {
         return;
