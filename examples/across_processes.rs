@@ -44,20 +44,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    // A namespace of this run's own, so that runs never meet.
-    let namespace = format!("example-across-processes-{}", std::process::id());
-    let backend = match open(&namespace) {
+    let namespace = "example-across-processes";
+    let backend = match open(namespace) {
         Ok(backend) => backend,
         Err(err) => {
             eprintln!("{err}\n(start redis-server, or set CHANIO_REDIS_URL to a server's url)");
             std::process::exit(1);
         }
     };
+    // A run that died half-way may have left the stream ended: start fresh.
+    backend.delete("jobs")?;
     // The reader is there before the writer starts: it waits for the
     // stream, which cannot end before its first writer came and went.
     let input = backend.new_reader("jobs")?;
     let mut writer = Command::new(std::env::current_exe()?)
-        .args(["writer", &namespace])
+        .args(["writer", namespace])
         .spawn()?;
     let lines = consume(input)?;
     let status = writer.wait()?;
