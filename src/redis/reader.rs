@@ -13,7 +13,7 @@ use crate::message::Message;
 use crate::redis::conn::{Conn, is_unblocked, reply};
 use crate::redis::keys::PathKeys;
 use crate::redis::scripts::scripts;
-use crate::redis::{Opened, Shared, release_on, slice_until, with_keys};
+use crate::redis::shared::{Opened, Shared, release_on, slice_until, with_keys};
 
 /// How many entries a persistent reader asks for at once. A persistent
 /// reader has its own cursor, so reading ahead takes nothing from anyone.

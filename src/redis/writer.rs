@@ -10,7 +10,7 @@ use crate::redis::conn::{Conn, reply};
 use crate::redis::keys::PathKeys;
 use crate::redis::lease::Role;
 use crate::redis::scripts::scripts;
-use crate::redis::{Opened, Pushed, Shared, push_on, release_on, with_keys};
+use crate::redis::shared::{Opened, Pushed, Shared, push_on, release_on, with_keys};
 
 /// Writes messages to one path of a [`RedisBackend`](crate::RedisBackend):
 /// each `write` appends one message, as with [`Writer`](crate::Writer).
