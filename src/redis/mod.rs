@@ -76,8 +76,7 @@
 //!   second) after the last renewal.
 //! - **Poison.** A writer dropped while its thread panics sets `poisoned`;
 //!   the end marker then says `panic` and readers get
-//!   [`Error::WriterPanicked`] where they
-//!   would have seen the end.
+//!   [`Error::WriterPanicked`] where they would have seen the end.
 //! - **`delete`.** The `delete` script removes the name from `index` and
 //!   `paths`, pushes wake-up tokens to `room` (blocked writers wake and
 //!   find the path gone) and, if readers are registered, ends the stream
@@ -90,8 +89,8 @@
 //!   that was missed comes within a second.
 //! - **`close` of a handle** closes that handle only: its writers are
 //!   released (as if closed) and fail with `BrokenPipe` carrying
-//!   [`Error::BackendClosed`]; its readers see
-//!   end of stream at once and take nothing more; calls blocked on the
+//!   [`Error::BackendClosed`]; its readers see end of stream at once and
+//!   take nothing more; calls blocked on the
 //!   server are cut short with `CLIENT UNBLOCK`. Nothing on the server is
 //!   deleted, and other handles and processes go on.
 //! - **`list` and broadcast matching** read `index` with `ZRANGEBYLEX`
@@ -106,6 +105,12 @@
 //!   blocks on it, and must hold up nobody else); a backend handle keeps up
 //!   to eight idle ones for short calls and new streams, and its lease
 //!   thread one more. A process with `n` open streams uses about `n + 2`.
+//! - **Round trips.** A write is one script call, and so is a queue read
+//!   that finds a message: the caller must know the outcome (room, end,
+//!   delete; who got the message) before the call returns, so neither is
+//!   pipelined. Where the contract allows batching it is used: a
+//!   persistent reader reads up to 64 entries per round trip, and the
+//!   renewals of all of a handle's leases go in one script call.
 //!
 //! # What a dying process leaves behind
 //!
@@ -130,11 +135,12 @@
 //! reply by `connect_timeout_ms` plus half a second (the longest the
 //! server is ever asked to block). An unreachable or vanished server is an
 //! `io::Error` of the underlying kind (`ConnectionRefused`,
-//! `ConnectionReset`, `TimedOut`, ...) carrying
-//! [`Error::Connection`]. A handle whose
-//! connection failed keeps failing with that error (it does not reconnect
-//! behind the caller's back); new handles connect afresh, so they work
-//! again once the server is back.
+//! `ConnectionReset`, `TimedOut`, ...) carrying [`Error::Connection`]. A
+//! writer or reader whose connection failed keeps failing with that error
+//! (it does not reconnect behind the caller's back); new writers and
+//! readers connect afresh, so they work again once the server is back, and
+//! so do the backend handle's own calls (`exists`, `list`, ...), which try
+//! a new connection once when an idle one turns out to be dead.
 //!
 //! # Not in this version
 //!
