@@ -12,14 +12,16 @@
 //!
 //! Cases: `spsc_small` (64-byte messages) and `spsc_bulk` (64 KiB), one
 //! writer thread and one reader thread on one queue-mode path of buffer
-//! size 100. Contenders:
+//! size 100; and `spsc_small_persistent`, the same on a persistent path,
+//! whose reader reads ahead (`XREAD COUNT 64`). Contenders:
 //!
 //! - **chanio**: `RedisBackend::new_writer` / `new_reader`, `io::Write::write_all`
 //!   and `io::Read::read` into a buffer.
 //! - **raw redis**: two `redis::Connection`s running the very same Lua
 //!   scripts (this file compiles `src/redis/scripts.rs` itself): `push`
 //!   per message, `BLPOP` on the room list when full; `take` per message,
-//!   and `XREAD BLOCK` then `claim` when the queue is empty. It is what
+//!   and `XREAD BLOCK` then `claim` when the queue is empty (persistent:
+//!   `XREAD COUNT 64 BLOCK` from a cursor). It is what
 //!   chanio does minus chanio: the ratio measures chanio's own cost.
 //!
 //! Runs of the contenders are interleaved (7 each, 3 with `--quick`), so
@@ -42,6 +44,13 @@ use redis::Value;
 
 const TARGET: f64 = 0.8;
 const CAPACITY: usize = 100;
+
+/// Queue mode, or persistent mode (where a reader reads ahead).
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Queue,
+    Log,
+}
 
 struct Settings {
     quick: bool,
@@ -69,13 +78,18 @@ fn main() {
         settings.runs
     );
     let mut all_met = true;
-    for (case, size, full_count) in [("spsc_small", 64, 20_000), ("spsc_bulk", 64 * 1024, 2_000)] {
+    let cases = [
+        ("spsc_small", 64, 20_000, Mode::Queue),
+        ("spsc_bulk", 64 * 1024, 2_000, Mode::Queue),
+        ("spsc_small_persistent", 64, 40_000, Mode::Log),
+    ];
+    for (case, size, full_count, mode) in cases {
         let count = if settings.quick {
             full_count / 4
         } else {
             full_count
         };
-        all_met &= run_case(&url, case, size, count, &settings);
+        all_met &= run_case(&url, case, size, count, mode, &settings);
     }
     println!(
         "\n{}",
@@ -89,13 +103,26 @@ fn main() {
 
 /// Runs one case: both contenders, interleaved; prints the figures.
 /// Returns whether chanio's ratio meets the target.
-fn run_case(url: &str, case: &str, size: usize, count: usize, settings: &Settings) -> bool {
+fn run_case(
+    url: &str,
+    case: &str,
+    size: usize,
+    count: usize,
+    mode: Mode,
+    settings: &Settings,
+) -> bool {
     let mut chanio_times = Vec::new();
     let mut raw_times = Vec::new();
     for run in 0..settings.runs {
         let namespace = format!("chanio-bench:{}:{case}:{run}", std::process::id());
-        chanio_times.push(chanio_spsc(url, &namespace, size, count));
-        raw_times.push(raw_spsc(url, &format!("{namespace}:raw"), size, count));
+        chanio_times.push(chanio_spsc(url, &namespace, size, count, mode));
+        raw_times.push(raw_spsc(
+            url,
+            &format!("{namespace}:raw"),
+            size,
+            count,
+            mode,
+        ));
         wipe(url, &namespace);
     }
     let per_second = |t: &Duration| count as f64 / t.as_secs_f64();
@@ -107,7 +134,11 @@ fn run_case(url: &str, case: &str, size: usize, count: usize, settings: &Setting
     let (chanio_median, chanio_min, chanio_max) = stats(&chanio_times);
     let (raw_median, raw_min, raw_max) = stats(&raw_times);
     let mb = |rate: f64| rate * size as f64 / 1e6;
-    println!("\n{case}: {count} messages of {size} bytes, queue of {CAPACITY}");
+    let what = match mode {
+        Mode::Queue => format!("queue of {CAPACITY}"),
+        Mode::Log => "persistent log".to_owned(),
+    };
+    println!("\n{case}: {count} messages of {size} bytes, {what}");
     for (name, median, min, max) in [
         ("chanio RedisBackend", chanio_median, chanio_min, chanio_max),
         ("raw redis, same commands", raw_median, raw_min, raw_max),
@@ -148,8 +179,13 @@ fn check(bytes: &[u8], index: usize, size: usize) {
     );
 }
 
-fn chanio_spsc(url: &str, namespace: &str, size: usize, count: usize) -> Duration {
-    let config = [("url", url), ("namespace", namespace)];
+fn chanio_spsc(url: &str, namespace: &str, size: usize, count: usize, mode: Mode) -> Duration {
+    let persistent = if mode == Mode::Log { "true" } else { "false" };
+    let config = [
+        ("url", url),
+        ("namespace", namespace),
+        ("persistent", persistent),
+    ];
     let backend = RedisBackend::from_config(config).expect("open the redis backend");
     let mut reader = backend.new_reader("spsc").expect("new_reader");
     let mut writer = backend.new_writer("spsc").expect("new_writer");
@@ -172,7 +208,7 @@ fn chanio_spsc(url: &str, namespace: &str, size: usize, count: usize) -> Duratio
     elapsed
 }
 
-fn raw_spsc(url: &str, base: &str, size: usize, count: usize) -> Duration {
+fn raw_spsc(url: &str, base: &str, size: usize, count: usize, mode: Mode) -> Duration {
     let client = redis::Client::open(url).expect("client");
     let keys = RawKeys::new(base);
     let mut setup = client.get_connection().expect("connect");
@@ -182,7 +218,7 @@ fn raw_spsc(url: &str, base: &str, size: usize, count: usize) -> Duration {
             "name",
             "spsc",
             "mode",
-            "queue",
+            if mode == Mode::Log { "log" } else { "queue" },
             "cap",
             &CAPACITY.to_string(),
         ])
@@ -211,12 +247,58 @@ fn raw_spsc(url: &str, base: &str, size: usize, count: usize) -> Duration {
             }
         }
     });
+    if mode == Mode::Log {
+        read_log(&mut reader_con, &keys, size, count);
+    } else {
+        take_queue(&mut reader_con, &keys, size, count);
+    }
+    let elapsed = started.elapsed();
+    writing.join().expect("the writer thread");
+    let _: redis::RedisResult<i64> = redis::cmd("DEL")
+        .arg(&[
+            &keys.meta,
+            &keys.data,
+            &keys.writers,
+            &keys.readers,
+            &keys.room,
+        ])
+        .query(&mut setup);
+    elapsed
+}
+
+/// The raw persistent reader: `XREAD COUNT 64 BLOCK` from its cursor, as
+/// chanio's persistent reader reads ahead.
+fn read_log(con: &mut redis::Connection, keys: &RawKeys, size: usize, count: usize) {
+    let mut cursor = "0-0".to_owned();
+    let mut index = 0;
+    while index < count {
+        let read: Value = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(64)
+            .arg("BLOCK")
+            .arg(500)
+            .arg("STREAMS")
+            .arg(&keys.data)
+            .arg(&cursor)
+            .query(con)
+            .expect("xread");
+        for (id, data) in entries(read) {
+            check(&data, index, size);
+            index += 1;
+            cursor = id;
+        }
+    }
+}
+
+/// The raw queue reader: `take`, and on an empty queue `XREAD BLOCK` then
+/// `claim`, as chanio's queue reader does.
+fn take_queue(reader_con: &mut redis::Connection, keys: &RawKeys, size: usize, count: usize) {
     let s = scripts::scripts();
     for index in 0..count {
         let bytes = loop {
             let mut take = s.take.prepare_invoke();
             keys.add(&mut take);
-            let reply: Vec<Value> = take.invoke(&mut reader_con).expect("take");
+            let reply: Vec<Value> = take.invoke(reader_con).expect("take");
             let mut reply = reply.into_iter();
             let status = bulk(reply.next());
             if status == b"d" {
@@ -231,12 +313,12 @@ fn raw_spsc(url: &str, base: &str, size: usize, count: usize) -> Duration {
                 .arg("STREAMS")
                 .arg(&keys.data)
                 .arg(&last)
-                .query(&mut reader_con)
+                .query(reader_con)
                 .expect("xread");
             if let Some((id, data)) = first_entry(read) {
                 let mut claim = s.claim.prepare_invoke();
                 keys.add(&mut claim).arg(&id);
-                let claimed: i64 = claim.invoke(&mut reader_con).expect("claim");
+                let claimed: i64 = claim.invoke(reader_con).expect("claim");
                 if claimed == 1 {
                     break data;
                 }
@@ -244,18 +326,6 @@ fn raw_spsc(url: &str, base: &str, size: usize, count: usize) -> Duration {
         };
         check(&bytes, index, size);
     }
-    let elapsed = started.elapsed();
-    writing.join().expect("the writer thread");
-    let _: redis::RedisResult<i64> = redis::cmd("DEL")
-        .arg(&[
-            &keys.meta,
-            &keys.data,
-            &keys.writers,
-            &keys.readers,
-            &keys.room,
-        ])
-        .query(&mut setup);
-    elapsed
 }
 
 #[derive(Clone)]
@@ -296,6 +366,33 @@ fn bulk(value: Option<Value>) -> Vec<u8> {
         Some(Value::BulkString(bytes)) => bytes,
         _ => Vec::new(),
     }
+}
+
+/// The data entries of an `XREAD` reply (RESP2) as `(id, bytes)`.
+fn entries(reply: Value) -> Vec<(String, Vec<u8>)> {
+    let Value::Array(mut streams) = reply else {
+        return Vec::new();
+    };
+    let Some(Value::Array(mut stream)) = streams.pop() else {
+        return Vec::new();
+    };
+    let Some(Value::Array(entries)) = stream.pop() else {
+        return Vec::new();
+    };
+    entries
+        .into_iter()
+        .filter_map(|entry| {
+            let Value::Array(mut entry) = entry else {
+                return None;
+            };
+            let Value::Array(mut fields) = entry.pop()? else {
+                return None;
+            };
+            let id = String::from_utf8(bulk(entry.pop())).ok()?;
+            let data = bulk(fields.pop());
+            (bulk(fields.pop()) == b"d").then_some((id, data))
+        })
+        .collect()
 }
 
 /// The first entry of an `XREAD` reply (RESP2) as `(id, value of its
