@@ -434,6 +434,8 @@ mod config;
 mod error;
 mod message;
 mod recycle;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod registry;
 
 pub use backend::{Backend, Feature, Features, ReadStream, WriteStream};
@@ -444,6 +446,8 @@ pub use channel::{
 pub use config::{Config, MAX_BUFFER_SIZE};
 pub use error::{Error, Result};
 pub use message::Message;
+#[cfg(feature = "redis")]
+pub use redis::{REDIS, RedisBackend, RedisReader, RedisWriter};
 pub use registry::{
     CHANNEL, Factory, Registry, backends, is_registered, open, register, unregister,
 };

@@ -30,7 +30,7 @@ pub const CHANNEL: &str = "channel";
 ///
 /// ```
 /// let registry = chanio::Registry::new();
-/// assert_eq!(registry.backends(), ["channel"]);
+/// assert!(registry.backends().contains(&"channel".to_owned()));
 /// let backend = registry.open("channel", [("persistent", "true")])?;
 /// assert!(registry.open("nosuch", [] as [(&str, &str); 0]).is_err());
 /// # Ok::<(), chanio::Error>(())
@@ -48,13 +48,15 @@ impl Default for Registry {
 }
 
 impl Registry {
-    /// A registry with `"channel"` registered.
+    /// A registry with `"channel"` registered, and `"redis"` too when the
+    /// cargo feature `redis` is on.
     pub fn new() -> Registry {
         let registry = Registry::empty();
-        registry
-            .factories
-            .write()
-            .insert(CHANNEL.to_owned(), channel_factory);
+        let mut factories = registry.factories.write();
+        factories.insert(CHANNEL.to_owned(), channel_factory);
+        #[cfg(feature = "redis")]
+        factories.insert(crate::redis::REDIS.to_owned(), crate::redis::factory);
+        drop(factories);
         registry
     }
 
