@@ -864,3 +864,45 @@ fn a_second_delete_racing_the_first_returns_only_once_the_path_is_cancelled() {
         }
     });
 }
+
+/// A reader blocked since before a delete may have been woken for a
+/// message another reader took first; it must still see the end, even if
+/// that other reader then sits idle holding its reader. (A design that
+/// blocked readers inside crossbeam's own `recv` hung here: the other
+/// reader drained the queue and nobody was left to wake the blocked one.)
+#[test]
+fn a_blocked_reader_whose_wake_up_another_reader_used_still_sees_the_end_of_a_deleted_path() {
+    let rounds = common::scale(200, 2_000);
+    common::within(Duration::from_secs(120), "stolen wake-ups", move || {
+        let backend = ChannelBackend::builder().buffer_size(1).build();
+        let mut stolen = 0;
+        for round in 0..rounds {
+            let mut writer = backend.new_writer("d").unwrap();
+            let mut blocked = backend.new_reader("d").unwrap();
+            let mut idle = backend.new_reader("d").unwrap();
+            idle.set_read_timeout(Some(Duration::ZERO));
+            let waiting = common::spawn_started("blocked reader", move || {
+                let mut got = 0;
+                while blocked.recv()?.is_some() {
+                    got += 1;
+                }
+                Ok::<_, Error>(got)
+            });
+            assert!(waiting.is_blocked_after(GLANCE));
+            // The write wakes the blocked reader; the idle one takes the
+            // message first if it can, then reads no more.
+            writer.write_all(b"wake").unwrap();
+            backend.delete("d").unwrap();
+            let took = matches!(idle.recv(), Ok(Some(_)));
+            match waiting.rx_within(Duration::from_secs(5)) {
+                Ok(Ok(got)) => assert_eq!(got + usize::from(took), 1, "round {round}"),
+                Ok(Err(err)) => panic!("round {round}: {err:?}"),
+                Err(()) => panic!("round {round}: the blocked reader never saw the end"),
+            }
+            stolen += usize::from(took);
+            drop(idle);
+        }
+        // The case this is about must have happened, or the test proves nothing.
+        assert!(stolen > 0, "the idle reader never took the message first");
+    });
+}

@@ -81,6 +81,15 @@ impl<T> Bounded<T> {
         }
     }
 
+    /// Like `join_within`, but `Err(())` instead of a panic on timeout.
+    pub fn rx_within(self, bound: Duration) -> Result<T, ()> {
+        match self.rx.recv_timeout(bound) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => Err(()),
+        }
+    }
+
     /// `join_within(BOUND)`.
     pub fn join(self) -> T {
         self.join_within(BOUND)
