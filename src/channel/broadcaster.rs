@@ -18,8 +18,8 @@
 //! waiting, and only then waits on the paths that were full, one after the
 //! other. So a slow subscriber never delays the message to a subscriber
 //! that has room. The offers are made as one batch: the in-flight flags of
-//! all targets are raised together behind one fence, and readers are
-//! woken behind a second one, instead of two fences per path.
+//! all targets are raised together behind one fence, instead of one fence
+//! per path.
 
 use std::fmt;
 use std::sync::Arc;
@@ -271,9 +271,6 @@ fn offer_all<'t>(
     for target in targets {
         target.slot.busy.store(false, Ordering::Release);
     }
-    // Pairs with the fence of a reader that joins a wait line: either it
-    // sees the message, or its place in line is seen here.
-    fence(Ordering::SeqCst);
     for target in targets {
         target.path.wake_reader();
     }

@@ -470,9 +470,9 @@ impl Path {
     /// appended to a log, sent on a queue with room, handed to a waiting
     /// reader — for the broadcaster whose slot is `slot`. The caller has
     /// raised the slot's in-flight flag and issued a fence (so the send
-    /// gate is entered), and afterwards lowers it, fences again and calls
+    /// gate is entered), and afterwards lowers it and calls
     /// [`wake_reader`](Path::wake_reader): one fence for a whole batch of
-    /// paths instead of two for each.
+    /// paths instead of one for each.
     pub(crate) fn offer_in_gate(&self, slot: &WriterSlot, message: &Arc<[u8]>) -> Delivery {
         let sent = match &self.flavor {
             Flavor::Queue(queue) => queue.try_send_in_gate(&self.state, Arc::clone(message)),
@@ -485,12 +485,12 @@ impl Path {
         self.delivery(slot, sent, message.len())
     }
 
-    /// After a batch of [`offer_in_gate`](Path::offer_in_gate) and a fence:
-    /// wakes a reader waiting on a queue, if one is.
+    /// After a batch of [`offer_in_gate`](Path::offer_in_gate): wakes a
+    /// reader waiting on a queue, if one is.
     #[inline]
     pub(crate) fn wake_reader(&self) {
         if let Flavor::Queue(queue) = &self.flavor {
-            queue.wake_reader_after_fence();
+            queue.wake_reader_after_send();
         }
     }
 

@@ -118,7 +118,7 @@ impl Queue {
     ) -> Result<(), SendFailure> {
         match self.try_send(gate, state, message) {
             Attempt::Sent => {
-                self.readers.notify_one();
+                self.readers.notify_one_after_channel_op();
                 Ok(())
             }
             Attempt::Full(message) if wait => self.send_waiting(gate, state, message, deadline),
@@ -171,11 +171,11 @@ impl Queue {
         }
     }
 
-    /// Wakes a waiting reader, if any, for a caller that has fenced since
-    /// it sent.
+    /// Wakes a waiting reader, if any, after a batch of
+    /// [`try_send_in_gate`](Queue::try_send_in_gate).
     #[inline]
-    pub(crate) fn wake_reader_after_fence(&self) {
-        self.readers.notify_one_after_fence();
+    pub(crate) fn wake_reader_after_send(&self) {
+        self.readers.notify_one_after_channel_op();
     }
 
     /// [`send`](Queue::send) once the queue was found full.
@@ -192,7 +192,7 @@ impl Queue {
         while backoff.snooze() {
             match self.try_send(gate, state, message) {
                 Attempt::Sent => {
-                    self.readers.notify_one();
+                    self.readers.notify_one_after_channel_op();
                     return Ok(());
                 }
                 Attempt::Full(back) => message = back,
@@ -215,7 +215,7 @@ impl Queue {
             Some(Ok(())) => {
                 // Signalled only now: doing it inside `wait` would take the
                 // readers' lock under the writers' one.
-                self.readers.notify_one();
+                self.readers.notify_one_after_channel_op();
                 Ok(())
             }
             Some(Err(failure)) => Err(failure),
@@ -232,7 +232,7 @@ impl Queue {
         // queued message instead (the guide says so).
         if self.returned.count.load(Ordering::Relaxed) == 0 {
             if let Ok(message) = self.rx.try_recv() {
-                self.writers.notify_one();
+                self.writers.notify_one_after_channel_op();
                 return Received::Message(message);
             }
         }
@@ -255,7 +255,7 @@ impl Queue {
         drop(blocked);
         match found {
             Some(Received::Message(message)) => {
-                self.writers.notify_one();
+                self.writers.notify_one_after_channel_op();
                 Received::Message(message)
             }
             Some(other) => other,
