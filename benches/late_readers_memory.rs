@@ -6,7 +6,6 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::process::Command;
 use std::thread;
 
 use chanio::{ChannelBackend, Reader};
@@ -38,27 +37,8 @@ fn main() {
     let mut peaks = Vec::new();
     let mut logs = Vec::new();
     for _ in 0..case.settings.runs {
-        let output = Command::new(&exe)
-            .arg("--memory-child")
-            .output()
-            .expect("run the memory child");
-        let text = String::from_utf8_lossy(&output.stdout);
-        if !output.status.success() {
-            fail(&format!(
-                "the memory child failed: {}{}",
-                text,
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
-        let line = text
-            .lines()
-            .find(|l| l.starts_with("chanio-memory"))
-            .unwrap_or_else(|| fail("the memory child printed no figures"));
-        let field = |name: &str| -> f64 {
-            line.split_whitespace()
-                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
-                .unwrap_or_else(|| fail(&format!("no {name} in {line:?}")))
-        };
+        let line = common::memory::run_child(&exe, "--memory-child");
+        let field = |name: &str| common::memory::field(&line, name);
         peaks.push((field("peak") - field("baseline")) / (1 << 20) as f64);
         logs.push((field("after_log") - field("baseline")) / (1 << 20) as f64);
         case.sample_noise();
@@ -85,25 +65,12 @@ fn main() {
     case.finish();
 }
 
-/// A field of `/proc/self/status`, in bytes.
-fn proc_status_bytes(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|line| {
-            let rest = line.strip_prefix(field)?.strip_prefix(':')?;
-            let kib: u64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
-            Some(kib * 1024)
-        })
-        .unwrap_or_else(|| fail(&format!("no {field} in /proc/self/status")))
-}
-
 /// The child process: writes the log, then 100 readers opened after it was
 /// written read it all, interleaved (each of 4 threads takes one read from
 /// each of its 25 readers in turn), so that all 100 are part-way through at
 /// once. Prints the memory figures for the parent.
 fn memory_child() {
-    let baseline = proc_status_bytes("VmRSS");
+    let baseline = common::memory::proc_status_bytes("VmRSS");
     let backend = ChannelBackend::builder().persistent(true).build();
     let mut writer = backend.new_writer("log").unwrap();
     let mut payload = Payload::new(LOG_MESSAGE);
@@ -111,7 +78,7 @@ fn memory_child() {
         writer.write_all(payload.stamp(i)).unwrap();
     }
     writer.close().unwrap();
-    let after_log = proc_status_bytes("VmRSS");
+    let after_log = common::memory::proc_status_bytes("VmRSS");
 
     let readers: Vec<Reader> = (0..LATE_READERS)
         .map(|_| backend.new_reader("log").unwrap())
@@ -149,7 +116,7 @@ fn memory_child() {
             });
         }
     });
-    let peak = proc_status_bytes("VmHWM");
+    let peak = common::memory::proc_status_bytes("VmHWM");
     drop(backend);
     println!("chanio-memory baseline={baseline} after_log={after_log} peak={peak}");
 }

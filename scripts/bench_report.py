@@ -42,6 +42,7 @@ CASE_ORDER = [
     "broadcast_scaling",
     "many_paths",
     "late_readers_memory",
+    "retention",
 ]
 
 COLUMNS = [

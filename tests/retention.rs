@@ -462,3 +462,26 @@ fn with_a_live_writer_fast_slow_and_late_readers_each_account_for_every_message(
     assert_eq!(stats.written, total as u64);
     assert_eq!(stats.dropped, total as u64 - 64);
 }
+
+#[test]
+fn a_reader_that_stays_within_the_bound_never_lags() {
+    let backend = retaining(Some(8), Some(8 * 4));
+    let mut writer = backend.new_writer("paced").unwrap();
+    let mut reader = backend.new_reader("paced").unwrap();
+    let mut n = 0u32;
+    for burst in 1..=8u32 {
+        // Up to the bound, then read it all: the reader is never more than
+        // the log keeps behind.
+        write_numbers(&mut writer, n..n + burst);
+        for expected in n..n + burst {
+            assert_eq!(next_number(&mut reader), Some(expected));
+        }
+        n += burst;
+    }
+    writer.close().unwrap();
+    assert_eq!(next_number(&mut reader), None);
+    assert_eq!(
+        backend.stats("paced").unwrap().unwrap().dropped,
+        u64::from(n) - 8
+    );
+}

@@ -126,7 +126,15 @@ impl Stat {
     }
 
     /// (max - min) / median.
+    /// (max - min) / median; 0 when every run gave 0.
     pub fn spread(&self) -> f64 {
+        if self.median == 0.0 {
+            return if self.max == self.min {
+                0.0
+            } else {
+                f64::INFINITY
+            };
+        }
         (self.max - self.min) / self.median
     }
 }

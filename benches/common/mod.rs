@@ -85,6 +85,7 @@
 pub mod check;
 pub mod files;
 pub mod measure;
+pub mod memory;
 pub mod noise;
 pub mod settings;
 pub mod spsc;
@@ -190,6 +191,17 @@ impl Case {
     }
 
     pub fn print_figures(&self) {
+        self.print_figures_since(0);
+    }
+
+    /// How many rows of figures the case has recorded so far.
+    pub fn figures(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Prints the rows recorded after the first `first` (those a case
+    /// measured its own way after `run` printed its own).
+    pub fn print_figures_since(&self, first: usize) {
         let width = self
             .rows
             .iter()
@@ -201,7 +213,7 @@ impl Case {
             "  {:<width$}  {:>10}  {:>10}  {:>10}  {:>7}  unit",
             "contender", "median", "min", "max", "spread"
         );
-        for r in &self.rows {
+        for r in &self.rows[first.min(self.rows.len())..] {
             println!(
                 "  {:<width$}  {:>10}  {:>10}  {:>10}  {:>6.1}%  {}",
                 r.contender,
