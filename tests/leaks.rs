@@ -532,3 +532,46 @@ fn an_idle_broadcaster_does_not_pin_the_paths_of_a_closed_backend() {
         idle_broadcaster_after(|backend| backend.close().unwrap(), "closed");
     });
 }
+
+/// Retention: a log bounded by `retain_bytes` holds at most the bound plus
+/// one message, however many readers it has and however far behind they
+/// are; a dropped message's bytes go once no reader holds it.
+#[test]
+fn a_log_bounded_by_retain_bytes_holds_at_most_the_bound_whatever_its_readers() {
+    measured("retention bounds a log", |payload| {
+        const BOUND: usize = 4 * MIB;
+        let message = &payload[..64 << 10];
+        let base = live();
+        let backend = ChannelBackend::builder()
+            .persistent(true)
+            .retain_bytes(BOUND as u64)
+            .build();
+        let mut stalled: Vec<_> = (0..10)
+            .map(|_| backend.new_reader("bounded").unwrap())
+            .collect();
+        let mut writer = backend.new_writer("bounded").unwrap();
+        // 16 times the bound, with ten readers that read nothing.
+        for _ in 0..(16 * BOUND / message.len()) {
+            writer.write_all(message).unwrap();
+        }
+        let held = live().saturating_sub(base);
+        assert!(
+            held <= BOUND + message.len() + SLACK,
+            "a log bounded at {BOUND} B holds {held} B"
+        );
+        // A reader holding a message keeps just that one past its drop.
+        let kept = stalled[0].recv().unwrap_err();
+        assert!(matches!(kept, chanio::Error::Lagged { .. }));
+        let holding = stalled[0].recv().unwrap().unwrap();
+        for _ in 0..(2 * BOUND / message.len()) {
+            writer.write_all(message).unwrap();
+        }
+        let held = live().saturating_sub(base);
+        assert!(
+            held <= BOUND + 2 * message.len() + SLACK,
+            "with one message held, {held} B"
+        );
+        drop((holding, writer, stalled, backend));
+        assert_released(base, "a bounded log and its readers");
+    });
+}
