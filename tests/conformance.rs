@@ -69,6 +69,7 @@ conformance! {
     lifecycle::list_is_sorted_filtered_by_a_literal_prefix_and_follows_deletes,
     lifecycle::exists_follows_creation_and_delete,
     lifecycle::an_empty_path_is_invalid_everywhere,
+    lifecycle::a_writer_dropped_while_panicking_poisons_the_stream_even_after_delete,
     queue::every_message_reaches_exactly_one_of_competing_readers_in_writer_order,
     queue::a_full_queue_blocks_the_writer_until_a_reader_takes_a_message,
     queue::messages_queued_before_any_reader_wait_for_one,

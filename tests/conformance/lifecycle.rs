@@ -253,3 +253,42 @@ pub fn an_empty_path_is_invalid_everywhere(f: &Factory) {
     assert!(matches!(backend.exists(""), Err(Error::InvalidPath { .. })));
     assert!(matches!(backend.delete(""), Err(Error::InvalidPath { .. })));
 }
+
+pub fn a_writer_dropped_while_panicking_poisons_the_stream_even_after_delete(f: &Factory) {
+    let backend = f.open(&[]);
+    let mut r = backend.new_reader("poisoned").unwrap();
+    let mut w = backend.new_writer("poisoned").unwrap();
+    let panicked = std::thread::spawn(move || {
+        w.write_all(b"last words").unwrap();
+        panic!("the writer's thread panics while it holds the writer");
+    })
+    .join();
+    assert!(panicked.is_err());
+    let mut buf = [0u8; 64];
+    let n = r.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"last words");
+    for _ in 0..2 {
+        let err = common::io_failure(r.read(&mut buf), ErrorKind::UnexpectedEof);
+        assert!(matches!(err, Error::WriterPanicked { ref path } if path == "poisoned"));
+    }
+    // A late persistent reader, and one whose path was deleted, see it too.
+    let logs = f.open(&[("persistent", "true")]);
+    let mut w = logs.new_writer("log").unwrap();
+    let mut before_delete = logs.new_reader("log").unwrap();
+    std::thread::spawn(move || {
+        w.write_all(b"entry").unwrap();
+        panic!("again");
+    })
+    .join()
+    .unwrap_err();
+    let mut late = logs.new_reader("log").unwrap();
+    let n = late.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"entry");
+    let err = common::io_failure(late.read(&mut buf), ErrorKind::UnexpectedEof);
+    assert!(matches!(err, Error::WriterPanicked { .. }));
+    logs.delete("log").unwrap();
+    let n = before_delete.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"entry");
+    let err = common::io_failure(before_delete.read(&mut buf), ErrorKind::UnexpectedEof);
+    assert!(matches!(err, Error::WriterPanicked { .. }));
+}
