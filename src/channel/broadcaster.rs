@@ -88,14 +88,14 @@ impl Broadcaster {
     /// not ended, waiting for room like a write; returns how many got it.
     /// Same rules as [`ChannelBackend::broadcast`](crate::ChannelBackend::broadcast).
     pub fn send(&mut self, data: &[u8]) -> Result<usize> {
-        self.send_message(&Message::copy_from_slice(data))
+        broadcast(&self.paths, &self.cache, &self.prefix, Arc::from(data))
     }
 
     /// Like [`send`](Broadcaster::send) for a message you already hold: its
     /// bytes are shared, not copied (unless it was partly read through
     /// `Read`: then the rest is copied once).
     pub fn send_message(&mut self, message: &Message) -> Result<usize> {
-        broadcast(&self.paths, &self.cache, &self.prefix, message)
+        broadcast(&self.paths, &self.cache, &self.prefix, message.shared())
     }
 
     /// Like [`send`](Broadcaster::send) but never blocks: full queues are
@@ -193,14 +193,14 @@ pub(crate) fn broadcast(
     paths: &Paths,
     cache: &TargetCache,
     prefix: &str,
-    message: &Message,
+    message: Arc<[u8]>,
 ) -> Result<usize> {
     let (targets, generation) = cache.take(paths, prefix)?;
     if message.is_empty() {
         cache.put_back(paths, prefix, targets, generation);
         return Ok(0);
     }
-    let delivered = deliver_all(&targets, &message.shared());
+    let delivered = deliver_all(&targets, &message);
     cache.put_back(paths, prefix, targets, generation);
     delivered
 }
