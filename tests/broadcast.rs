@@ -618,3 +618,43 @@ fn large_broadcast_messages_stay_intact_for_every_reader() {
         }
     });
 }
+
+#[test]
+fn a_broadcaster_keeps_delivering_to_every_path_while_paths_come_and_go() {
+    let backend = ChannelBackend::builder().buffer_size(1000).build();
+    let mut readers = std::collections::BTreeMap::new();
+    let mut sent_to: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut broadcaster = backend.broadcaster("live/");
+    let mut rng = common::Rng::new(11);
+    for round in 0..200u64 {
+        // Now and then a path comes (sorting anywhere among the others) or goes.
+        let name = format!("live/{:03}", rng.below(40));
+        if readers.contains_key(&name) && rng.chance(30) {
+            backend.delete(&name).unwrap();
+            readers.remove(&name);
+            sent_to.remove(&name);
+        } else if !readers.contains_key(&name) {
+            readers.insert(name.clone(), backend.new_reader(&name).unwrap());
+        }
+        if rng.chance(10) {
+            backend.new_reader("elsewhere").unwrap(); // a change outside the prefix
+        }
+        let delivered = broadcaster.send(&round.to_le_bytes()).unwrap();
+        assert_eq!(delivered, readers.len(), "round {round}");
+        for name in readers.keys() {
+            *sent_to.entry(name.clone()).or_default() += 1;
+        }
+    }
+    for (name, reader) in &mut readers {
+        let stats = backend.stats(name).unwrap().unwrap();
+        assert_eq!(stats.written, sent_to[name], "{name}");
+        assert_eq!(stats.queued as u64, sent_to[name], "{name}");
+        let mut last = None;
+        reader.set_read_timeout(Some(std::time::Duration::ZERO));
+        while let Ok(Some(message)) = reader.recv() {
+            let round = u64::from_le_bytes(message[..].try_into().unwrap());
+            assert!(last.is_none_or(|l| round > l), "{name}: out of order");
+            last = Some(round);
+        }
+    }
+}

@@ -160,15 +160,24 @@ impl TargetCache {
     /// registered); with the generation they are current for.
     fn take(&self, paths: &Paths, prefix: &str) -> Result<(Vec<Target>, u64)> {
         let now = paths.generation();
-        {
+        let stale = {
             let mut cache = self.0.lock();
             if cache.generation == Some(now) && cache.prefix == prefix {
                 cache.generation = None;
                 return Ok((std::mem::take(&mut cache.list), now));
             }
-        }
+            cache.generation = None;
+            std::mem::take(&mut cache.list)
+        };
         let found = paths.matching(prefix)?;
-        Ok((found.into_iter().map(Target::new).collect(), now))
+        if stale
+            .first()
+            .is_some_and(|old| !old.path.name().starts_with(prefix))
+        {
+            // Another prefix's list: none of it can be kept.
+            return Ok((found.into_iter().map(Target::new).collect(), now));
+        }
+        Ok((keep_or_add(stale, found), now))
     }
 
     /// Puts the targets back for the next broadcast, unless paths were
@@ -186,6 +195,28 @@ impl TargetCache {
             cache.generation = Some(generation);
         }
     }
+}
+
+/// The targets for `found` (the matching paths, in name order), keeping
+/// the targets of `stale` (the previous list, in name order too) for paths
+/// still among them, so that a path created elsewhere costs one new slot,
+/// not one for every match. The others are dropped, releasing their slots.
+fn keep_or_add(stale: Vec<Target>, found: Vec<Arc<Path>>) -> Vec<Target> {
+    let mut stale = stale.into_iter().peekable();
+    let mut list = Vec::with_capacity(found.len());
+    for path in found {
+        // A stale target whose path sorts before this one is not matched any
+        // more (deleted and made again counts as another path).
+        while stale
+            .next_if(|old| !Arc::ptr_eq(&old.path, &path) && old.path.name() <= path.name())
+            .is_some()
+        {}
+        match stale.next_if(|old| Arc::ptr_eq(&old.path, &path)) {
+            Some(kept) => list.push(kept),
+            None => list.push(Target::new(path)),
+        }
+    }
+    list
 }
 
 /// `broadcast` of `message` to the paths under `prefix`, through `cache`.
