@@ -432,7 +432,8 @@ impl Path {
         }
     }
 
-    /// Reads the next message at a reader's `cursor` (logs only).
+    /// Reads the next message at a reader's `cursor`: a log's offset, or
+    /// for a queue the count of messages taken.
     #[inline]
     pub(crate) fn next(&self, cursor: &mut u64, deadline: Option<Instant>) -> Next {
         let received = match &self.flavor {
@@ -448,7 +449,11 @@ impl Path {
             }
         };
         match received {
-            Received::Message(message) => Next::Message(message),
+            Received::Message(message) => {
+                // Queue mode: the cursor counts the messages taken.
+                *cursor += 1;
+                Next::Message(message)
+            }
             Received::End => self.end_of_stream(),
             Received::TimedOut => Next::TimedOut,
         }

@@ -131,10 +131,12 @@ impl Queue {
     #[inline]
     fn try_send(&self, gate: Gate<'_>, state: &State, message: Arc<[u8]>) -> Attempt {
         let Gate::Writer(flag) = gate;
-        flag.store(true, Ordering::Relaxed);
-        // Pairs with the fence in `quiesce`: either this send sees the
-        // closing bit, or the closer sees the flag raised.
-        fence(Ordering::SeqCst);
+        // A sequentially consistent swap, then a sequentially consistent
+        // load of the closing bit (in `attempt`), pair with the closer's
+        // read-modify-write, fence and loads in `quiesce`: either this send
+        // sees the bit, or the closer sees the flag raised. (A swap costs a
+        // little less than a store and a fence.)
+        flag.swap(true, Ordering::SeqCst);
         let attempt = self.attempt(state, message);
         flag.store(false, Ordering::Release);
         attempt
@@ -293,9 +295,7 @@ impl Queue {
         // Pairs with the fence in `try_send`.
         fence(Ordering::SeqCst);
         loop {
-            let busy = writer_flags
-                .clone()
-                .any(|flag| flag.load(Ordering::Acquire));
+            let busy = writer_flags.clone().any(|flag| flag.load(Ordering::SeqCst));
             if !busy {
                 return;
             }

@@ -290,9 +290,6 @@ impl Reader {
                 if let Some(slot) = &self.slot {
                     slot.count(bytes.len());
                 }
-                if !self.path.is_log() {
-                    self.cursor += 1;
-                }
             }
             Next::End => self.finished = Some(Finished::Clean),
             Next::Poisoned => self.finished = Some(Finished::Poisoned),

@@ -58,11 +58,12 @@ impl State {
         self.0.load(order)
     }
 
-    /// Whether sends must not start. Relaxed: callers order it with a fence
-    /// (the send gate) or a lock (the log and the hand-off).
+    /// Whether sends must not start. Sequentially consistent, for the send
+    /// gate (see `queue.rs`); the log and the hand-off read it under their
+    /// lock. A plain load on x86.
     #[inline]
     pub(crate) fn is_closing(&self) -> bool {
-        self.get(Ordering::Relaxed) & CLOSING != 0
+        self.get(Ordering::SeqCst) & CLOSING != 0
     }
 
     /// Whether every message that will ever be sent has landed.
