@@ -12,11 +12,13 @@
 //! A send must not land once a reader may have seen the end of the stream.
 //! So every send runs inside a gate: the sender raises its own flag (each
 //! writer and each broadcaster has one per path, in a cache line of its
-//! own, so senders never contend on it), issues a fence, checks that the
-//! path is not closing, sends, and lowers the flag. Closing sets the
-//! closing bit, issues a fence and waits until no flag is raised: after
-//! that every send that will land has landed, and the path can be made
-//! final.
+//! own, so senders never contend on it) with a sequentially consistent
+//! swap (a broadcast raises all of its flags, then issues one fence),
+//! checks that the path is not closing, sends, and lowers the flag.
+//! Closing sets the closing bit with a sequentially consistent
+//! read-modify-write, issues a fence and waits until no flag is raised:
+//! after that every send that will land has landed, and the path can be
+//! made final.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -157,9 +159,8 @@ impl Queue {
     }
 
     /// One send without waiting, by a caller that has raised its flag and
-    /// fenced, and that will fence and call
-    /// [`wake_reader_after_fence`](Queue::wake_reader_after_fence) after
-    /// lowering it.
+    /// fenced (once for a batch of paths), and that will lower it and call
+    /// [`wake_reader_after_send`](Queue::wake_reader_after_send).
     #[inline]
     pub(crate) fn try_send_in_gate(
         &self,
@@ -292,7 +293,8 @@ impl Queue {
     /// Waits until every send inside the gate has left it. Called with the
     /// closing bit already set, so no new send can get in.
     pub(crate) fn quiesce<'a>(&self, writer_flags: impl Iterator<Item = &'a AtomicBool> + Clone) {
-        // Pairs with the fence in `try_send`.
+        // Pairs with the swap in `try_send` and the fence of a broadcast
+        // batch.
         fence(Ordering::SeqCst);
         loop {
             let busy = writer_flags.clone().any(|flag| flag.load(Ordering::SeqCst));
