@@ -156,7 +156,8 @@
 //!   never ends before its first writer has come and gone: a reader opened
 //!   first waits.
 //! - After the end, readers read what is left, then get `Ok(0)` from `read`
-//!   and `None` from `recv` — and so on every later read: the end is final.
+//!   and `None` from `recv`, and so on every later read (but see below for
+//!   a message another reader only peeked at).
 //!   [`ChannelBackend::new_writer`] on the ended path is
 //!   [`Error::StreamEnded`]; after `delete(path)` the name is fresh again.
 //! - [`ChannelBackend::delete`] removes a path and ends its stream at once:
@@ -185,7 +186,8 @@
 //!   goes back to the path when that reader closes, ahead of what is still
 //!   queued, for the path's other readers. (It may then arrive after a
 //!   later message of the same writer that another reader had already
-//!   taken.)
+//!   taken, and even after a reader saw the end of the stream while the
+//!   message was still held: the next read of that reader gets it.)
 //! - Closing anything twice is `Ok`. No thread stays blocked on a closed
 //!   backend, a deleted path or a backend whose handles are all gone.
 //!

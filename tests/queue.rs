@@ -565,3 +565,21 @@ fn the_rest_of_a_partly_consumed_message_is_dropped_with_its_reader() {
         );
     });
 }
+
+/// Found by the model (heavy variant): a reader that saw the end while
+/// another reader of the queue held a message it had only peeked at gets
+/// that message once it is handed back, rather than it being lost.
+#[test]
+fn a_message_handed_back_after_the_end_reaches_a_reader_that_saw_the_end() {
+    let backend = ChannelBackend::builder().buffer_size(1).build();
+    let mut first = backend.new_reader("p").unwrap();
+    let mut writer = backend.new_writer("p").unwrap();
+    writer.write_all(b"only").unwrap();
+    writer.close().unwrap();
+    let mut peeker = backend.new_reader("p").unwrap();
+    assert_eq!(std::io::BufRead::fill_buf(&mut peeker).unwrap(), b"only");
+    assert_eq!(first.recv().unwrap(), None, "the queue is empty and ended");
+    drop(peeker);
+    assert_eq!(first.recv().unwrap().unwrap(), "only");
+    assert_eq!(first.recv().unwrap(), None);
+}

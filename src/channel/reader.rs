@@ -31,9 +31,11 @@ use crate::message::Message;
 /// A read returns `Ok(0)` (and `recv` returns `Ok(None)`) once the stream has
 /// ended and everything has been read, or once the path was deleted or the
 /// backend closed and everything already queued has been read, or once the
-/// backend's handles are all gone and no writer is left. The end is final:
-/// every later read returns it again. A reader opened before any writer
-/// simply waits for one.
+/// backend's handles are all gone and no writer is left. Every later read
+/// returns the end again — unless another reader of the queue, which had
+/// only peeked at a message, closes and hands it back: then the next read
+/// gets that message (nothing peeked at is lost). A reader opened before
+/// any writer simply waits for one.
 ///
 /// Where a reader would see the end of a stream one of whose writers was
 /// dropped while its thread panicked, it gets instead, on every read, an
@@ -98,16 +100,6 @@ pub struct Reader {
     /// What is left of the message being read.
     current: Option<Message>,
     timeout: Option<Duration>,
-    /// Set once the reader has seen the end of its stream, which is final:
-    /// every later read sees it again.
-    finished: Option<Finished>,
-}
-
-/// How a reader's stream ended.
-#[derive(Clone, Copy)]
-enum Finished {
-    Clean,
-    Poisoned,
 }
 
 /// Where a persistent reader starts: the argument of
@@ -137,7 +129,6 @@ impl Reader {
             cursor,
             current: None,
             timeout: None,
-            finished: None,
         }
     }
 
@@ -273,27 +264,14 @@ impl Reader {
     /// open.
     #[inline]
     fn next_bytes(&mut self) -> Next {
-        if let Some(finished) = self.finished {
-            return match finished {
-                Finished::Clean => Next::End,
-                Finished::Poisoned => Next::Poisoned,
-            };
-        }
         // A timeout too long to add to now is as good as none.
         let deadline = match self.timeout {
             None => None,
             Some(t) => Instant::now().checked_add(t),
         };
         let next = self.path.next(&mut self.cursor, deadline);
-        match &next {
-            Next::Message(bytes) => {
-                if let Some(slot) = &self.slot {
-                    slot.count(bytes.len());
-                }
-            }
-            Next::End => self.finished = Some(Finished::Clean),
-            Next::Poisoned => self.finished = Some(Finished::Poisoned),
-            Next::Lagged(_) | Next::TimedOut => {}
+        if let (Next::Message(bytes), Some(slot)) = (&next, &self.slot) {
+            slot.count(bytes.len());
         }
         next
     }
