@@ -102,7 +102,10 @@ def fmt(value):
 
 
 def spread(row):
-    return (row["max"] - row["min"]) / row["median"] if row["median"] else float("nan")
+    if row["median"]:
+        return (row["max"] - row["min"]) / row["median"]
+    # Every run gave 0 (a count of errors, say): no spread, unless they differ.
+    return 0.0 if row["max"] == row["min"] else float("inf")
 
 
 def noise_text(row):
