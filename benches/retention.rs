@@ -32,7 +32,7 @@ const READING: usize = 3;
 
 const BOUNDED: &str = "append, retain_bytes = 8 MiB";
 const UNBOUNDED: &str = "append, unbounded";
-const PEAK: &str = "peak RSS growth, retain_bytes = 8 MiB (VmHWM - baseline)";
+const PEAK: &str = "peak RSS growth (VmHWM - baseline)";
 const LAGS: &str = "Lagged errors seen by the 3 reading readers";
 const PACED_LAGS: &str = "Lagged errors, readers kept within 4 MiB of the writer";
 /// In a paced run, how far (in messages) a reading reader may fall behind.
