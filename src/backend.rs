@@ -185,3 +185,102 @@ impl fmt::Debug for Features {
         f.debug_set().entries(self.iter()).finish()
     }
 }
+
+/// Implements [`Backend`] for a backend type, [`WriteStream`] for its
+/// writer and [`ReadStream`] for its reader, by the inherent methods of the
+/// same names, which every backend of this crate has with the trait's
+/// signatures (so that code holding the concrete type needs no trait
+/// import). The features are those of a backend with broadcast,
+/// persistence and prefix listing.
+macro_rules! backend_by_inherent_methods {
+    ($backend:ty, $writer:ty, $reader:ty, name: $name:expr) => {
+        impl $crate::backend::Backend for $backend {
+            fn new_writer(
+                &self,
+                path: &str,
+            ) -> $crate::error::Result<Box<dyn $crate::backend::WriteStream>> {
+                Ok(Box::new(<$backend>::new_writer(self, path)?))
+            }
+
+            fn new_reader(
+                &self,
+                path: &str,
+            ) -> $crate::error::Result<Box<dyn $crate::backend::ReadStream>> {
+                Ok(Box::new(<$backend>::new_reader(self, path)?))
+            }
+
+            fn exists(&self, path: &str) -> $crate::error::Result<bool> {
+                <$backend>::exists(self, path)
+            }
+
+            fn delete(&self, path: &str) -> $crate::error::Result<()> {
+                <$backend>::delete(self, path)
+            }
+
+            fn list(&self, prefix: &str) -> $crate::error::Result<Vec<String>> {
+                <$backend>::list(self, prefix)
+            }
+
+            fn close(&self) -> $crate::error::Result<()> {
+                <$backend>::close(self)
+            }
+
+            /// `ReadWrite`, `Broadcast`, `Persistence` and `ListPrefix`.
+            fn features(&self) -> $crate::backend::Features {
+                use $crate::backend::Feature;
+                [
+                    Feature::ReadWrite,
+                    Feature::Broadcast,
+                    Feature::Persistence,
+                    Feature::ListPrefix,
+                ]
+                .into_iter()
+                .collect()
+            }
+
+            fn broadcast(&self, prefix: &str, data: &[u8]) -> $crate::error::Result<usize> {
+                <$backend>::broadcast(self, prefix, data)
+            }
+
+            fn try_broadcast(
+                &self,
+                prefix: &str,
+                data: &[u8],
+            ) -> $crate::error::Result<$crate::broadcast::BroadcastReport> {
+                <$backend>::try_broadcast(self, prefix, data)
+            }
+
+            fn name(&self) -> &str {
+                $name
+            }
+
+            fn as_any(&self) -> &dyn std::any::Any {
+                self
+            }
+        }
+
+        impl $crate::backend::WriteStream for $writer {
+            fn close(&mut self) -> $crate::error::Result<()> {
+                <$writer>::close(self)
+            }
+        }
+
+        impl $crate::backend::ReadStream for $reader {
+            fn close(&mut self) -> $crate::error::Result<()> {
+                <$reader>::close(self)
+            }
+        }
+    };
+}
+
+pub(crate) use backend_by_inherent_methods;
+
+/// `io::Read::read` for a reader whose `BufRead` hands out at most one
+/// message: copies what fits of the current message and consumes it.
+pub(crate) fn read_from_buffer(reader: &mut impl io::BufRead, buf: &mut [u8]) -> io::Result<usize> {
+    let available = reader.fill_buf()?;
+    let n = available.len().min(buf.len());
+    buf[..n].copy_from_slice(&available[..n]);
+    reader.consume(n);
+    Ok(n)
+}

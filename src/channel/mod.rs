@@ -21,7 +21,6 @@ pub use writer::Writer;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::backend::{Backend, Feature, Features, ReadStream, WriteStream};
 use crate::broadcast::BroadcastReport;
 use crate::channel::log::Retention;
 use crate::channel::path::{self as path_, Mode};
@@ -489,68 +488,4 @@ impl fmt::Debug for ChannelBackend {
     }
 }
 
-impl Backend for ChannelBackend {
-    fn new_writer(&self, path: &str) -> Result<Box<dyn WriteStream>> {
-        Ok(Box::new(ChannelBackend::new_writer(self, path)?))
-    }
-
-    fn new_reader(&self, path: &str) -> Result<Box<dyn ReadStream>> {
-        Ok(Box::new(ChannelBackend::new_reader(self, path)?))
-    }
-
-    fn exists(&self, path: &str) -> Result<bool> {
-        ChannelBackend::exists(self, path)
-    }
-
-    fn delete(&self, path: &str) -> Result<()> {
-        ChannelBackend::delete(self, path)
-    }
-
-    fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        ChannelBackend::list(self, prefix)
-    }
-
-    fn close(&self) -> Result<()> {
-        ChannelBackend::close(self)
-    }
-
-    /// `ReadWrite`, `Broadcast`, `Persistence` and `ListPrefix`.
-    fn features(&self) -> Features {
-        [
-            Feature::ReadWrite,
-            Feature::Broadcast,
-            Feature::Persistence,
-            Feature::ListPrefix,
-        ]
-        .into_iter()
-        .collect()
-    }
-
-    fn broadcast(&self, prefix: &str, data: &[u8]) -> Result<usize> {
-        ChannelBackend::broadcast(self, prefix, data)
-    }
-
-    fn try_broadcast(&self, prefix: &str, data: &[u8]) -> Result<BroadcastReport> {
-        ChannelBackend::try_broadcast(self, prefix, data)
-    }
-
-    fn name(&self) -> &str {
-        crate::registry::CHANNEL
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-}
-
-impl WriteStream for Writer {
-    fn close(&mut self) -> Result<()> {
-        Writer::close(self)
-    }
-}
-
-impl ReadStream for Reader {
-    fn close(&mut self) -> Result<()> {
-        Reader::close(self)
-    }
-}
+crate::backend::backend_by_inherent_methods!(ChannelBackend, Writer, Reader, name: crate::registry::CHANNEL);

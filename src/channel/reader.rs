@@ -334,11 +334,7 @@ impl Read for Reader {
                 None => Err(self.closed_error().into()),
             };
         }
-        let available = self.fill_buf()?;
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        self.consume(n);
-        Ok(n)
+        crate::backend::read_from_buffer(self, buf)
     }
 }
 

@@ -167,7 +167,7 @@ use std::sync::Arc;
 
 use ::redis::Client;
 
-use crate::backend::{Backend, Feature, Features, ReadStream, WriteStream};
+use crate::backend::Backend;
 use crate::broadcast::BroadcastReport;
 use crate::config::Config;
 use crate::error::{Error, Result, check_path};
@@ -409,71 +409,7 @@ impl fmt::Debug for RedisBackend {
     }
 }
 
-impl Backend for RedisBackend {
-    fn new_writer(&self, path: &str) -> Result<Box<dyn WriteStream>> {
-        Ok(Box::new(RedisBackend::new_writer(self, path)?))
-    }
-
-    fn new_reader(&self, path: &str) -> Result<Box<dyn ReadStream>> {
-        Ok(Box::new(RedisBackend::new_reader(self, path)?))
-    }
-
-    fn exists(&self, path: &str) -> Result<bool> {
-        RedisBackend::exists(self, path)
-    }
-
-    fn delete(&self, path: &str) -> Result<()> {
-        RedisBackend::delete(self, path)
-    }
-
-    fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        RedisBackend::list(self, prefix)
-    }
-
-    fn close(&self) -> Result<()> {
-        RedisBackend::close(self)
-    }
-
-    /// `ReadWrite`, `Broadcast`, `Persistence` and `ListPrefix`.
-    fn features(&self) -> Features {
-        [
-            Feature::ReadWrite,
-            Feature::Broadcast,
-            Feature::Persistence,
-            Feature::ListPrefix,
-        ]
-        .into_iter()
-        .collect()
-    }
-
-    fn broadcast(&self, prefix: &str, data: &[u8]) -> Result<usize> {
-        RedisBackend::broadcast(self, prefix, data)
-    }
-
-    fn try_broadcast(&self, prefix: &str, data: &[u8]) -> Result<BroadcastReport> {
-        RedisBackend::try_broadcast(self, prefix, data)
-    }
-
-    fn name(&self) -> &str {
-        REDIS
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-}
-
-impl WriteStream for RedisWriter {
-    fn close(&mut self) -> Result<()> {
-        RedisWriter::close(self)
-    }
-}
-
-impl ReadStream for RedisReader {
-    fn close(&mut self) -> Result<()> {
-        RedisReader::close(self)
-    }
-}
+crate::backend::backend_by_inherent_methods!(RedisBackend, RedisWriter, RedisReader, name: REDIS);
 
 /// The factory registered as `"redis"`.
 pub(crate) fn factory(config: &Config) -> Result<Box<dyn Backend>> {

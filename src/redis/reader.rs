@@ -456,11 +456,7 @@ impl Read for RedisReader {
                 Ok(0)
             };
         }
-        let available = self.fill_buf()?;
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        self.consume(n);
-        Ok(n)
+        crate::backend::read_from_buffer(self, buf)
     }
 }
 
