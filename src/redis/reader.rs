@@ -13,7 +13,7 @@ use crate::message::Message;
 use crate::redis::conn::{Conn, is_unblocked, reply};
 use crate::redis::keys::PathKeys;
 use crate::redis::scripts::scripts;
-use crate::redis::shared::{Opened, Shared, release_on, slice_until, with_keys};
+use crate::redis::shared::{Opened, Shared, slice_until, with_keys};
 
 /// How many entries a persistent reader asks for at once. A persistent
 /// reader has its own cursor, so reading ahead takes nothing from anyone.
@@ -135,22 +135,8 @@ impl RedisReader {
         self.current = None;
         self.ahead.clear();
         let conn = self.conn.take();
-        let Some(lease) = self.shared.book.take(self.serial) else {
-            if let Some(conn) = conn {
-                self.shared.give_back(conn);
-            }
-            return Ok(());
-        };
-        match conn {
-            Some(mut conn) => match release_on(&mut conn, &lease, false) {
-                Ok(()) => {
-                    self.shared.give_back(conn);
-                    Ok(())
-                }
-                Err(err) => Err(self.shared.connector.fault(&self.doing("closing"), &err)),
-            },
-            None => self.shared.release(&lease, false),
-        }
+        self.shared
+            .release_stream(self.serial, conn, false, || self.doing("closing"))
     }
 
     /// Whether [`close`](RedisReader::close) was called.

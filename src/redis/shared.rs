@@ -235,6 +235,35 @@ impl Shared {
         }
     }
 
+    /// Closes the stream whose lease is `serial`: whoever takes the lease
+    /// out of the book releases it (the stream, or the backend's `close` if
+    /// it came first), on the stream's own connection `conn` if it has
+    /// one. `doing` names the stream for an error message.
+    pub(crate) fn release_stream(
+        &self,
+        serial: u64,
+        conn: Option<Conn>,
+        poisoned: bool,
+        doing: impl FnOnce() -> String,
+    ) -> Result<()> {
+        let Some(lease) = self.book.take(serial) else {
+            if let Some(conn) = conn {
+                self.give_back(conn);
+            }
+            return Ok(());
+        };
+        match conn {
+            Some(mut conn) => match release_on(&mut conn, &lease, poisoned) {
+                Ok(()) => {
+                    self.give_back(conn);
+                    Ok(())
+                }
+                Err(err) => Err(self.connector.fault(&doing(), &err)),
+            },
+            None => self.release(&lease, poisoned),
+        }
+    }
+
     pub(crate) fn close(&self) -> Result<()> {
         let _closing = self.closing.lock();
         if self.closed.swap(true, Ordering::AcqRel) {
@@ -444,7 +473,7 @@ pub(crate) fn push_on(
 }
 
 /// Runs the `release` (writer) or `leave` (reader) script for `lease`.
-pub(crate) fn release_on(
+fn release_on(
     conn: &mut Conn,
     lease: &Lease,
     poisoned: bool,

@@ -10,7 +10,7 @@ use crate::redis::conn::{Conn, reply};
 use crate::redis::keys::PathKeys;
 use crate::redis::lease::Role;
 use crate::redis::scripts::scripts;
-use crate::redis::shared::{Opened, Pushed, Shared, push_on, release_on, with_keys};
+use crate::redis::shared::{Opened, Pushed, Shared, push_on, with_keys};
 
 /// Writes messages to one path of a [`RedisBackend`](crate::RedisBackend):
 /// each `write` appends one message, as with [`Writer`](crate::Writer).
@@ -220,24 +220,8 @@ impl RedisWriter {
         }
         self.closed = true;
         let conn = self.conn.take();
-        // Whoever takes the lease out of the book releases it: this writer,
-        // or the backend's `close` if it came first.
-        let Some(lease) = self.shared.book.take(self.serial) else {
-            if let Some(conn) = conn {
-                self.shared.give_back(conn);
-            }
-            return Ok(());
-        };
-        match conn {
-            Some(mut conn) => match release_on(&mut conn, &lease, poisoned) {
-                Ok(()) => {
-                    self.shared.give_back(conn);
-                    Ok(())
-                }
-                Err(err) => Err(self.shared.connector.fault(&self.doing("closing"), &err)),
-            },
-            None => self.shared.release(&lease, poisoned),
-        }
+        self.shared
+            .release_stream(self.serial, conn, poisoned, || self.doing("closing"))
     }
 }
 
