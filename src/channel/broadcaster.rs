@@ -32,7 +32,7 @@ use crate::channel::path::{Delivery, Path};
 use crate::channel::paths::Paths;
 use crate::channel::stats::WriterSlot;
 use crate::error::{Error, Result};
-use crate::message::Message;
+use crate::message::{Body, Message};
 
 /// A broadcast handle for one prefix that remembers the matching paths.
 ///
@@ -88,7 +88,7 @@ impl Broadcaster {
     /// not ended, waiting for room like a write; returns how many got it.
     /// Same rules as [`ChannelBackend::broadcast`](crate::ChannelBackend::broadcast).
     pub fn send(&mut self, data: &[u8]) -> Result<usize> {
-        broadcast(&self.paths, &self.cache, &self.prefix, Arc::from(data))
+        broadcast(&self.paths, &self.cache, &self.prefix, Body::copy(data))
     }
 
     /// Like [`send`](Broadcaster::send) for a message you already hold: its
@@ -224,7 +224,7 @@ pub(crate) fn broadcast(
     paths: &Paths,
     cache: &TargetCache,
     prefix: &str,
-    message: Arc<[u8]>,
+    message: Body,
 ) -> Result<usize> {
     let (targets, generation) = cache.take(paths, prefix)?;
     if message.is_empty() {
@@ -247,7 +247,7 @@ pub(crate) fn try_broadcast(
     let report = if data.is_empty() {
         Ok(BroadcastReport::default())
     } else {
-        let message: Arc<[u8]> = Arc::from(data);
+        let message: Body = Body::copy(data);
         let mut report = BroadcastReport::default();
         offer_all(&targets, &message, |target, delivery| match delivery {
             Delivery::Delivered => report.delivered += 1,
@@ -262,7 +262,7 @@ pub(crate) fn try_broadcast(
 
 /// Delivers `message` to each target: first to every one with room, then,
 /// waiting, to those that were full. Counts deliveries.
-fn deliver_all(targets: &[Target], message: &Arc<[u8]>) -> Result<usize> {
+fn deliver_all(targets: &[Target], message: &Body) -> Result<usize> {
     let mut delivered = 0;
     let mut full = Vec::new();
     offer_all(targets, message, |target, delivery| match delivery {
@@ -284,7 +284,7 @@ fn deliver_all(targets: &[Target], message: &Arc<[u8]>) -> Result<usize> {
 /// the send gates, and tells `each` what happened at each.
 fn offer_all<'t>(
     targets: &'t [Target],
-    message: &Arc<[u8]>,
+    message: &Body,
     mut each: impl FnMut(&'t Target, Delivery),
 ) -> Result<()> {
     for target in targets {

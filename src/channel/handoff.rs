@@ -21,6 +21,7 @@ use parking_lot::Mutex;
 use crate::channel::queue::{Received, SendFailure};
 use crate::channel::state::State;
 use crate::channel::wait::Backoff;
+use crate::message::Body;
 
 pub(crate) struct Handoff {
     /// Protects who is waiting, and the messages handed back by readers.
@@ -32,7 +33,7 @@ struct Lines {
     readers: VecDeque<Arc<Waiter>>,
     writers: VecDeque<Arc<Waiter>>,
     /// Messages readers peeked at and handed back when they closed.
-    returned: VecDeque<Arc<[u8]>>,
+    returned: VecDeque<Body>,
 }
 
 /// One waiting thread.
@@ -40,7 +41,7 @@ struct Waiter {
     thread: Thread,
     /// A waiting writer's message on offer, or the message handed to a
     /// waiting reader. Taken by whoever completes the pairing.
-    message: Mutex<Option<Arc<[u8]>>>,
+    message: Mutex<Option<Body>>,
     /// `WAITING` until a partner pairs with it (`PAIRED`).
     state: AtomicU8,
 }
@@ -49,7 +50,7 @@ const WAITING: u8 = 0;
 const PAIRED: u8 = 1;
 
 impl Waiter {
-    fn new(message: Option<Arc<[u8]>>) -> Arc<Waiter> {
+    fn new(message: Option<Body>) -> Arc<Waiter> {
         Arc::new(Waiter {
             thread: thread::current(),
             message: Mutex::new(message),
@@ -88,7 +89,7 @@ impl Handoff {
     pub(crate) fn send(
         &self,
         state: &State,
-        message: Arc<[u8]>,
+        message: Body,
         wait: bool,
         deadline: Option<Instant>,
     ) -> Result<(), SendFailure> {
@@ -199,7 +200,7 @@ impl Handoff {
 
     /// Hands a message a closing reader only peeked at back to the path:
     /// to a waiting reader if there is one, else ahead of every offer.
-    pub(crate) fn hand_back(&self, state: &State, message: Arc<[u8]>) {
+    pub(crate) fn hand_back(&self, state: &State, message: Body) {
         let mut lines = self.lines.lock();
         if !state.is_closing() {
             if let Some(reader) = lines.readers.pop_front() {

@@ -10,12 +10,12 @@
 //! subtraction.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
 use crate::channel::state::State;
+use crate::message::Body;
 
 /// How much of a log to keep: both bounds hold after every append, except
 /// that the newest message is always kept.
@@ -45,7 +45,7 @@ pub(crate) struct Log {
 struct LogState {
     /// The messages kept, oldest first; each message's bytes are shared
     /// with the readers that have read it.
-    messages: VecDeque<Arc<[u8]>>,
+    messages: VecDeque<Body>,
     /// The offset of `messages[0]`.
     first: u64,
     /// The bytes of the messages kept.
@@ -58,7 +58,7 @@ struct LogState {
 
 /// What a reader's cursor found.
 pub(crate) enum Next {
-    Message(Arc<[u8]>),
+    Message(Body),
     /// The reader's next message was dropped: this many were missed. The
     /// cursor now points at the oldest message kept.
     Lagged(u64),
@@ -91,7 +91,7 @@ impl Log {
 
     /// Appends `message` unless the path is closing; says whether it did.
     /// Never blocks beyond the short critical section.
-    pub(crate) fn append(&self, state: &State, message: Arc<[u8]>) -> bool {
+    pub(crate) fn append(&self, state: &State, message: Body) -> bool {
         let mut log = self.state.lock();
         // Checked under the lock: closing takes it after setting the bit,
         // so no append lands after the path is final.
@@ -140,7 +140,7 @@ impl Log {
             let index = (*cursor - log.first) as usize;
             if let Some(message) = log.messages.get(index) {
                 *cursor += 1;
-                return Next::Message(Arc::clone(message));
+                return Next::Message(message.clone());
             }
             if state.is_final() {
                 return Next::End;

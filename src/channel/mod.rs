@@ -27,6 +27,7 @@ use crate::channel::path::{self as path_, Mode};
 use crate::channel::paths::Paths;
 use crate::config::{self, Config, MAX_BUFFER_SIZE};
 use crate::error::{Error, Result, check_path};
+use crate::message::Body;
 
 /// The default number of messages a queue-mode path holds.
 pub const DEFAULT_BUFFER_SIZE: usize = 100;
@@ -441,7 +442,7 @@ impl ChannelBackend {
     /// ```
     pub fn broadcast(&self, prefix: &str, data: &[u8]) -> Result<usize> {
         let paths = &self.paths;
-        broadcaster::broadcast(paths, &paths.broadcast_cache, prefix, Arc::from(data))
+        broadcaster::broadcast(paths, &paths.broadcast_cache, prefix, Body::copy(data))
     }
 
     /// Like [`broadcast`](ChannelBackend::broadcast) but never blocks: paths

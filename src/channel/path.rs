@@ -26,7 +26,7 @@ use crate::channel::queue::{Gate, Queue, Received, SendFailure};
 use crate::channel::state::{Cause, State};
 use crate::channel::stats::{PathStats, ReaderSlot, Totals, WriterSlot};
 use crate::error::{Error, Result};
-use crate::message::Message;
+use crate::message::{Body, Message};
 use crate::recycle::{Recycler, SpareBudget};
 
 /// How a backend's paths store their messages.
@@ -93,7 +93,7 @@ impl Life {
 
 /// What reading the next message found.
 pub(crate) enum Next {
-    Message(Arc<[u8]>),
+    Message(Body),
     /// Persistent mode: this many messages were dropped before the reader
     /// got to them.
     Lagged(u64),
@@ -229,7 +229,7 @@ impl Path {
     /// only: every reader of a log reads every message anyway). The last
     /// reader out of a cancelled path frees what it left unread; the last
     /// out once the backend is gone cancels the path, so writers stop.
-    pub(crate) fn release_reader(&self, slot: &Arc<ReaderSlot>, peeked: Option<Arc<[u8]>>) {
+    pub(crate) fn release_reader(&self, slot: &Arc<ReaderSlot>, peeked: Option<Body>) {
         if let Some(message) = peeked {
             let len = message.len();
             match &self.flavor {
@@ -369,24 +369,28 @@ impl Path {
     /// The bytes of a new message holding a copy of `data`, for a writer
     /// of this path.
     #[inline]
-    pub(crate) fn new_message(&self, data: &[u8]) -> Arc<[u8]> {
+    pub(crate) fn new_message(&self, data: &[u8]) -> Body {
         if Recycler::worth_keeping(data.len()) {
             if let Some(recycler) = self.recycler() {
-                return recycler.message(data);
+                return Body::Shared(recycler.message(data));
             }
         }
-        Arc::from(data)
+        Body::copy(data)
     }
 
-    /// The message a reader of this path hands out for `bytes` it read.
+    /// The message a reader of this path hands out for `body` it read.
     #[inline]
-    pub(crate) fn received(&self, bytes: Arc<[u8]>) -> Message {
-        if Recycler::worth_keeping(bytes.len()) {
-            if let Some(recycler) = self.recycler() {
-                return Message::received(bytes, recycler);
+    pub(crate) fn received(&self, body: Body) -> Message {
+        if let Body::Shared(bytes) = &body {
+            if Recycler::worth_keeping(bytes.len()) {
+                if let Some(recycler) = self.recycler() {
+                    if let Body::Shared(bytes) = body {
+                        return Message::received(bytes, recycler);
+                    }
+                }
             }
         }
-        Message::whole(bytes)
+        Message::whole(body)
     }
 
     /// Writes one message for the writer whose slot is `slot`.
@@ -394,7 +398,7 @@ impl Path {
     pub(crate) fn write(
         &self,
         slot: &WriterSlot,
-        message: Arc<[u8]>,
+        message: Body,
         deadline: Option<Instant>,
     ) -> Result<()> {
         let len = message.len();
@@ -478,11 +482,11 @@ impl Path {
     /// gate is entered), and afterwards lowers it and calls
     /// [`wake_reader`](Path::wake_reader): one fence for a whole batch of
     /// paths instead of one for each.
-    pub(crate) fn offer_in_gate(&self, slot: &WriterSlot, message: &Arc<[u8]>) -> Delivery {
+    pub(crate) fn offer_in_gate(&self, slot: &WriterSlot, message: &Body) -> Delivery {
         let sent = match &self.flavor {
-            Flavor::Queue(queue) => queue.try_send_in_gate(&self.state, Arc::clone(message)),
-            Flavor::Handoff(handoff) => handoff.send(&self.state, Arc::clone(message), false, None),
-            Flavor::Log(log) => match log.append(&self.state, Arc::clone(message)) {
+            Flavor::Queue(queue) => queue.try_send_in_gate(&self.state, message.clone()),
+            Flavor::Handoff(handoff) => handoff.send(&self.state, message.clone(), false, None),
+            Flavor::Log(log) => match log.append(&self.state, message.clone()) {
                 true => Ok(()),
                 false => Err(SendFailure::Closing),
             },
@@ -501,7 +505,7 @@ impl Path {
 
     /// Broadcast, second step, for a path the first step found full: holds
     /// the stream open and waits for room (until the path is cancelled).
-    pub(crate) fn deliver_waiting(&self, slot: &WriterSlot, message: &Arc<[u8]>) -> Delivery {
+    pub(crate) fn deliver_waiting(&self, slot: &WriterSlot, message: &Body) -> Delivery {
         {
             let mut life = self.life.lock();
             if self.state.is_closing() {
@@ -513,12 +517,12 @@ impl Path {
             Flavor::Queue(queue) => queue.send(
                 Gate::Writer(&slot.busy),
                 &self.state,
-                Arc::clone(message),
+                message.clone(),
                 true,
                 None,
             ),
-            Flavor::Handoff(handoff) => handoff.send(&self.state, Arc::clone(message), true, None),
-            Flavor::Log(log) => match log.append(&self.state, Arc::clone(message)) {
+            Flavor::Handoff(handoff) => handoff.send(&self.state, message.clone(), true, None),
+            Flavor::Log(log) => match log.append(&self.state, message.clone()) {
                 true => Ok(()),
                 false => Err(SendFailure::Closing),
             },

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::channel::path::Path;
 use crate::channel::stats::WriterSlot;
 use crate::error::{Error, Result};
-use crate::message::Message;
+use crate::message::{Body, Message};
 
 /// Writes messages to one path: each `write` sends one message.
 ///
@@ -184,11 +184,7 @@ impl Writer {
         }
     }
 
-    fn write_message(
-        &mut self,
-        len: usize,
-        make: impl FnOnce(&Path) -> Arc<[u8]>,
-    ) -> io::Result<usize> {
+    fn write_message(&mut self, len: usize, make: impl FnOnce(&Path) -> Body) -> io::Result<usize> {
         let slot = self.slot.as_ref().ok_or_else(|| self.closed_error())?;
         if len == 0 {
             return Ok(0);
