@@ -143,8 +143,8 @@ impl fmt::Debug for Config {
 }
 
 /// The largest buffer size a queue-mode path may have. A path's queue
-/// allocates room for all its messages when the path is created, so a size
-/// past this is refused rather than risking an out-of-memory abort.
+/// allocates room for all its messages when its first message is sent, so
+/// a size past this is refused rather than risking an out-of-memory abort.
 pub const MAX_BUFFER_SIZE: usize = 1 << 20;
 
 /// The channel backend's config keys.

@@ -250,10 +250,15 @@ fn a_broadcast_holds_one_copy_for_all_its_paths() {
     measured("broadcast shares its bytes", |payload| {
         let backend = queue_backend();
         let base = live();
-        let readers: Vec<_> = (0..16)
+        let mut readers: Vec<_> = (0..16)
             .map(|i| backend.new_reader(&format!("fan/{i:02}")).unwrap())
             .collect();
-        // Only the messages count: the 16 paths' own queues exist already.
+        // Only the messages count: a first small broadcast makes the 16
+        // paths' own queues.
+        assert_eq!(backend.broadcast("fan/", b"make the queues").unwrap(), 16);
+        for reader in &mut readers {
+            assert_eq!(reader.recv().unwrap().unwrap(), "make the queues");
+        }
         let with_paths = live();
         for _ in 0..MESSAGES {
             assert_eq!(backend.broadcast("fan/", payload).unwrap(), 16);
@@ -573,5 +578,28 @@ fn a_log_bounded_by_retain_bytes_holds_at_most_the_bound_whatever_its_readers() 
         );
         drop((holding, writer, stalled, backend));
         assert_released(base, "a bounded log and its readers");
+    });
+}
+
+#[test]
+fn a_path_that_never_got_a_message_holds_no_room_for_its_queue() {
+    measured("idle queues", |_| {
+        // A full-size queue's slots take tens of MiB; a thousand idle
+        // paths of the default size would take megabytes if each queue
+        // were made with its path.
+        let backend = ChannelBackend::builder()
+            .buffer_size(chanio::MAX_BUFFER_SIZE)
+            .build();
+        let base = live();
+        let readers: Vec<_> = (0..4)
+            .map(|i| backend.new_reader(&format!("idle/{i}")).unwrap())
+            .collect();
+        assert_released_within(base, MIB, "four idle full-size queues");
+        // The first message makes the queue, and everything still works.
+        let mut writer = backend.new_writer("idle/0").unwrap();
+        writer.write_all(b"first").unwrap();
+        assert_holds(base, chanio::MAX_BUFFER_SIZE, "a queue that got a message");
+        let mut first = readers.into_iter().next().unwrap();
+        assert_eq!(first.recv().unwrap().unwrap(), "first");
     });
 }

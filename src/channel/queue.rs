@@ -21,7 +21,7 @@
 //! made final.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::thread;
 use std::time::Instant;
@@ -31,6 +31,7 @@ use parking_lot::Mutex;
 
 use crate::channel::state::State;
 use crate::channel::wait::{Backoff, WaitList};
+use crate::message::Body;
 
 /// Keeps a value in a cache line of its own, so that the threads writing
 /// it do not slow down the threads reading its neighbours.
@@ -57,7 +58,7 @@ pub(crate) enum SendFailure {
 
 /// What a receive found.
 pub(crate) enum Received {
-    Message(Arc<[u8]>),
+    Message(Body),
     /// The path is final and nothing is left.
     End,
     TimedOut,
@@ -73,13 +74,19 @@ pub(crate) enum Gate<'a> {
 /// One attempt to send.
 enum Attempt {
     Sent,
-    Full(Arc<[u8]>),
+    Full(Body),
     Closing,
 }
 
 pub(crate) struct Queue {
-    tx: Sender<Arc<[u8]>>,
-    rx: Receiver<Arc<[u8]>>,
+    /// Made by the first send: crossbeam allocates a queue's slots when it
+    /// is made, a program may have many paths, and an idle one needs none
+    /// (100,000 paths that never got a message took 387 MiB with their
+    /// queues made up front). Until then the queue is empty. A reader that
+    /// finds it unmade is in the same place as one that finds it empty: the
+    /// first send makes it before its locked compare-exchange, so the
+    /// reasoning of `WaitList::notify_one_after_channel_op` holds.
+    channel: OnceLock<(Sender<Body>, Receiver<Body>)>,
     capacity: usize,
     /// Messages readers peeked at and handed back when they closed.
     returned: Returned,
@@ -92,10 +99,8 @@ pub(crate) struct Queue {
 impl Queue {
     pub(crate) fn new(capacity: usize) -> Queue {
         debug_assert!(capacity > 0, "a hand-off is its own flavor");
-        let (tx, rx) = crossbeam_channel::bounded(capacity);
         Queue {
-            tx,
-            rx,
+            channel: OnceLock::new(),
             capacity,
             returned: Returned::default(),
             readers: Padded(WaitList::new()),
@@ -107,6 +112,30 @@ impl Queue {
         self.capacity
     }
 
+    /// The sending side, made now if no send has made it yet.
+    #[inline]
+    fn tx(&self) -> &Sender<Body> {
+        &self
+            .channel
+            .get_or_init(|| crossbeam_channel::bounded(self.capacity))
+            .0
+    }
+
+    /// The receiving side, or `None` while nothing was ever sent.
+    #[inline]
+    fn rx(&self) -> Option<&Receiver<Body>> {
+        self.channel.get().map(|(_, rx)| rx)
+    }
+
+    /// Takes the next queued message, if there is one.
+    #[inline]
+    fn take(&self) -> Result<Body, TryRecvError> {
+        match self.rx() {
+            Some(rx) => rx.try_recv(),
+            None => Err(TryRecvError::Empty),
+        }
+    }
+
     /// Sends `message`, waiting for room until `deadline` (forever if
     /// `None`) unless `wait` is false.
     #[inline]
@@ -114,7 +143,7 @@ impl Queue {
         &self,
         gate: Gate<'_>,
         state: &State,
-        message: Arc<[u8]>,
+        message: Body,
         wait: bool,
         deadline: Option<Instant>,
     ) -> Result<(), SendFailure> {
@@ -131,7 +160,7 @@ impl Queue {
 
     /// One send through the gate.
     #[inline]
-    fn try_send(&self, gate: Gate<'_>, state: &State, message: Arc<[u8]>) -> Attempt {
+    fn try_send(&self, gate: Gate<'_>, state: &State, message: Body) -> Attempt {
         let Gate::Writer(flag) = gate;
         // A sequentially consistent swap, then a sequentially consistent
         // load of the closing bit (in `attempt`), pair with the closer's
@@ -146,11 +175,11 @@ impl Queue {
 
     /// One send, by a caller inside the gate.
     #[inline]
-    fn attempt(&self, state: &State, message: Arc<[u8]>) -> Attempt {
+    fn attempt(&self, state: &State, message: Body) -> Attempt {
         if state.is_closing() {
             return Attempt::Closing;
         }
-        match self.tx.try_send(message) {
+        match self.tx().try_send(message) {
             Ok(()) => Attempt::Sent,
             Err(TrySendError::Full(back)) => Attempt::Full(back),
             // The path holds the receiver as long as the sender.
@@ -162,11 +191,7 @@ impl Queue {
     /// fenced (once for a batch of paths), and that will lower it and call
     /// [`wake_reader_after_send`](Queue::wake_reader_after_send).
     #[inline]
-    pub(crate) fn try_send_in_gate(
-        &self,
-        state: &State,
-        message: Arc<[u8]>,
-    ) -> Result<(), SendFailure> {
+    pub(crate) fn try_send_in_gate(&self, state: &State, message: Body) -> Result<(), SendFailure> {
         match self.attempt(state, message) {
             Attempt::Sent => Ok(()),
             Attempt::Full(_) => Err(SendFailure::Full),
@@ -187,7 +212,7 @@ impl Queue {
         &self,
         gate: Gate<'_>,
         state: &State,
-        mut message: Arc<[u8]>,
+        mut message: Body,
         deadline: Option<Instant>,
     ) -> Result<(), SendFailure> {
         let _blocked = self.writers.blocked();
@@ -234,7 +259,7 @@ impl Queue {
         // reader that misses one that was just handed back takes the next
         // queued message instead (the guide says so).
         if self.returned.count.load(Ordering::Relaxed) == 0 {
-            if let Ok(message) = self.rx.try_recv() {
+            if let Ok(message) = self.take() {
                 self.writers.notify_one_after_channel_op();
                 return Received::Message(message);
             }
@@ -275,7 +300,7 @@ impl Queue {
         if let Some(message) = self.returned.pop() {
             return Some(Received::Message(message));
         }
-        match self.rx.try_recv() {
+        match self.take() {
             Ok(message) => Some(Received::Message(message)),
             Err(TryRecvError::Empty) if is_final => Some(Received::End),
             Err(TryRecvError::Disconnected) => Some(Received::End),
@@ -285,7 +310,7 @@ impl Queue {
 
     /// Hands a message a closing reader only peeked at back to the path,
     /// ahead of what is queued, and wakes a reader for it.
-    pub(crate) fn hand_back(&self, message: Arc<[u8]>) {
+    pub(crate) fn hand_back(&self, message: Body) {
         self.returned.push(message);
         self.readers.notify_one();
     }
@@ -315,13 +340,13 @@ impl Queue {
 
     /// Frees every queued message: for a cancelled path nobody will read.
     pub(crate) fn discard(&self) {
-        while self.rx.try_recv().is_ok() {}
+        while self.take().is_ok() {}
         self.returned.clear();
     }
 
     /// Messages waiting to be read.
     pub(crate) fn len(&self) -> usize {
-        self.rx.len() + self.returned.count.load(Ordering::Relaxed)
+        self.rx().map_or(0, Receiver::len) + self.returned.count.load(Ordering::Relaxed)
     }
 
     pub(crate) fn waiting_readers(&self) -> usize {
@@ -339,17 +364,17 @@ pub(crate) struct Returned {
     /// How many are in `messages`; read without the lock on every receive.
     count: AtomicUsize,
     /// Protects the messages themselves.
-    messages: Mutex<VecDeque<Arc<[u8]>>>,
+    messages: Mutex<VecDeque<Body>>,
 }
 
 impl Returned {
-    pub(crate) fn push(&self, message: Arc<[u8]>) {
+    pub(crate) fn push(&self, message: Body) {
         let mut messages = self.messages.lock();
         messages.push_back(message);
         self.count.store(messages.len(), Ordering::SeqCst);
     }
 
-    pub(crate) fn pop(&self) -> Option<Arc<[u8]>> {
+    pub(crate) fn pop(&self) -> Option<Body> {
         if self.count.load(Ordering::Acquire) == 0 {
             return None;
         }
