@@ -77,7 +77,18 @@ impl SpareBudget {
 
 impl Recycler {
     /// Messages shorter than this are allocated and freed as usual.
-    pub(crate) const MIN_LEN: usize = 4096;
+    ///
+    /// glibc's allocator takes a lock when a thread frees a block another
+    /// thread allocated, unless the block is small: an `Arc<[u8]>` of up
+    /// to 104 bytes (120 with its two counts) is freed without one, and
+    /// recycling it only added work (65-104 B: 0.6-0.7x crossbeam's
+    /// `Vec<u8>` recycled, 0.8-0.87x not). From 105 bytes on the reader's
+    /// free and the writer's next allocation fought over that lock, and
+    /// every size up to the old bound of 4 KiB ran at 0.2-0.45x crossbeam
+    /// (one writer, one reader, 1M messages); recycled, 105 B to 2 KiB run
+    /// at 0.57-2.3x, the low end where crossbeam's own `Vec` of the same
+    /// length is still freed without the lock.
+    pub(crate) const MIN_LEN: usize = 105;
     /// At most this many spare buffers per path, however large its queue.
     pub(crate) const MAX_SLOTS: usize = 64;
 
