@@ -214,6 +214,18 @@ impl Message {
     /// Copies the bytes of several slices into one new body.
     pub(crate) fn concat(parts: &[std::io::IoSlice<'_>]) -> Body {
         let total: usize = parts.iter().map(|p| p.len()).sum();
+        if total <= Message::INLINE {
+            let mut inline = Inline {
+                bytes: [0; Message::INLINE],
+                len: total,
+            };
+            let mut at = 0;
+            for part in parts {
+                inline.bytes[at..at + part.len()].copy_from_slice(part);
+                at += part.len();
+            }
+            return Body::Inline(inline);
+        }
         let mut joined = Vec::with_capacity(total);
         for part in parts {
             joined.extend_from_slice(part);
@@ -452,6 +464,15 @@ mod tests {
             assert!(matches!(from_vec.body, Body::Inline(_)), "{len} bytes");
             assert_eq!(message, from_vec);
         }
+        let joined = Message::concat(&[std::io::IoSlice::new(b"ab"), std::io::IoSlice::new(b"c")]);
+        assert!(matches!(joined, Body::Inline(_)));
+        assert_eq!(joined.as_bytes(), b"abc");
+        let long = Message::concat(&[
+            std::io::IoSlice::new(&[1; 40]),
+            std::io::IoSlice::new(&[2; 40]),
+        ]);
+        assert!(matches!(long, Body::Shared(_)));
+        assert_eq!(long.as_bytes(), &[[1; 40], [2; 40]].concat()[..]);
         let big = Message::copy_from_slice(&[7; Message::INLINE + 1]);
         assert!(matches!(big.body, Body::Shared(_)));
         // An `Arc` handed over is kept, whatever its length.

@@ -381,16 +381,13 @@ impl Path {
     /// The message a reader of this path hands out for `body` it read.
     #[inline]
     pub(crate) fn received(&self, body: Body) -> Message {
-        if let Body::Shared(bytes) = &body {
-            if Recycler::worth_keeping(bytes.len()) {
-                if let Some(recycler) = self.recycler() {
-                    if let Body::Shared(bytes) = body {
-                        return Message::received(bytes, recycler);
-                    }
-                }
-            }
+        match body {
+            Body::Shared(bytes) if Recycler::worth_keeping(bytes.len()) => match self.recycler() {
+                Some(recycler) => Message::received(bytes, recycler),
+                None => Message::whole(Body::Shared(bytes)),
+            },
+            body => Message::whole(body),
         }
-        Message::whole(body)
     }
 
     /// Writes one message for the writer whose slot is `slot`.
