@@ -434,7 +434,8 @@ impl Path {
     }
 
     /// Reads the next message at a reader's `cursor`: a log's offset, or
-    /// for a queue the count of messages taken.
+    /// for a queue the count of messages taken. For a queue, the reader
+    /// has tried [`take_now`](Path::take_now) first.
     #[inline]
     pub(crate) fn next(&self, cursor: &mut u64, deadline: Option<Instant>) -> Next {
         let received = match &self.flavor {
@@ -457,6 +458,17 @@ impl Path {
             }
             Received::End => self.end_of_stream(),
             Received::TimedOut => Next::TimedOut,
+        }
+    }
+
+    /// A queue's next message if one is there now: the fast path of a
+    /// read, before [`next`](Path::next). The caller advances its cursor.
+    /// `None` for the other flavors.
+    #[inline]
+    pub(crate) fn take_now(&self) -> Option<Body> {
+        match &self.flavor {
+            Flavor::Queue(queue) => queue.take_now(),
+            _ => None,
         }
     }
 

@@ -215,7 +215,6 @@ impl Queue {
         mut message: Body,
         deadline: Option<Instant>,
     ) -> Result<(), SendFailure> {
-        let _blocked = self.writers.blocked();
         let mut backoff = Backoff::new();
         while backoff.snooze() {
             match self.try_send(gate, state, message) {
@@ -251,26 +250,28 @@ impl Queue {
         }
     }
 
-    /// The next message, waiting until `deadline` (forever if `None`);
-    /// once the path is final, what is left and then [`Received::End`].
+    /// The next queued message if one is there now, without waiting: the
+    /// fast path of every receive, tried before [`recv`](Queue::recv).
+    /// `None` too while messages handed back by a closing reader wait,
+    /// which `recv` takes first. That takes one relaxed load: handed-back
+    /// messages are rare, and a reader that misses one that was just
+    /// handed back takes the next queued message instead (the guide says
+    /// so).
     #[inline]
-    pub(crate) fn recv(&self, state: &State, deadline: Option<Instant>) -> Received {
-        // One relaxed load for handed-back messages; they are rare, and a
-        // reader that misses one that was just handed back takes the next
-        // queued message instead (the guide says so).
-        if self.returned.count.load(Ordering::Relaxed) == 0 {
-            if let Ok(message) = self.take() {
-                self.writers.notify_one_after_channel_op();
-                return Received::Message(message);
-            }
+    pub(crate) fn take_now(&self) -> Option<Body> {
+        if self.returned.count.load(Ordering::Relaxed) != 0 {
+            return None;
         }
-        self.recv_waiting(state, deadline)
+        let message = self.take().ok()?;
+        self.writers.notify_one_after_channel_op();
+        Some(message)
     }
 
-    /// [`recv`](Queue::recv) once nothing was found at once.
+    /// The next message, for a reader that [`take_now`](Queue::take_now)
+    /// gave none: waits until `deadline` (forever if `None`); once the path
+    /// is final, what is left and then [`Received::End`].
     #[inline(never)]
-    fn recv_waiting(&self, state: &State, deadline: Option<Instant>) -> Received {
-        let blocked = self.readers.blocked();
+    pub(crate) fn recv(&self, state: &State, deadline: Option<Instant>) -> Received {
         let mut backoff = Backoff::new();
         let found = loop {
             if let Some(found) = self.try_recv(state) {
@@ -280,7 +281,6 @@ impl Queue {
                 break self.readers.wait(deadline, || self.try_recv(state));
             }
         };
-        drop(blocked);
         match found {
             Some(Received::Message(message)) => {
                 self.writers.notify_one_after_channel_op();

@@ -80,8 +80,10 @@ impl Backoff {
 pub(crate) struct WaitList {
     /// Waiters in line, not yet woken: what `notify_one` looks at.
     in_line: AtomicUsize,
-    /// Threads waiting on this side, from the moment they found they must
-    /// (spinning, yielding or parked): what stats show.
+    /// Threads in [`wait`](WaitList::wait) on this side: what stats show.
+    /// Not counted while they spin and yield first: that is a moment, and
+    /// a count written at every empty or full queue made the other side's
+    /// look at `in_line`, in the same cache line, miss.
     blocked: AtomicUsize,
     /// Protects the line.
     line: Mutex<VecDeque<Arc<Waiter>>>,
@@ -107,9 +109,8 @@ impl WaitList {
         self.blocked.load(Ordering::Relaxed)
     }
 
-    /// Counts the calling thread as blocked until the guard is dropped:
-    /// taken as soon as it finds the queue full or empty, before it spins.
-    pub(crate) fn blocked(&self) -> Blocked<'_> {
+    /// Counts the calling thread as blocked until the guard is dropped.
+    fn blocked(&self) -> Blocked<'_> {
         self.blocked.fetch_add(1, Ordering::Relaxed);
         Blocked(&self.blocked)
     }
@@ -182,6 +183,7 @@ impl WaitList {
         deadline: Option<Instant>,
         mut attempt: impl FnMut() -> Option<T>,
     ) -> Option<T> {
+        let _blocked = self.blocked();
         let me = Arc::new(Waiter {
             thread: thread::current(),
             woken: AtomicBool::new(false),
