@@ -169,7 +169,7 @@ impl Message {
     }
 
     /// A message of all of `body`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn whole(body: Body) -> Message {
         Message {
             body,

@@ -379,7 +379,7 @@ impl Path {
     }
 
     /// The message a reader of this path hands out for `body` it read.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn received(&self, body: Body) -> Message {
         match body {
             Body::Shared(bytes) if Recycler::worth_keeping(bytes.len()) => match self.recycler() {
@@ -464,7 +464,7 @@ impl Path {
     /// A queue's next message if one is there now: the fast path of a
     /// read, before [`next`](Path::next). The caller advances its cursor.
     /// `None` for the other flavors.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn take_now(&self) -> Option<Body> {
         match &self.flavor {
             Flavor::Queue(queue) => queue.take_now(),
@@ -491,6 +491,7 @@ impl Path {
     /// gate is entered), and afterwards lowers it and calls
     /// [`wake_reader`](Path::wake_reader): one fence for a whole batch of
     /// paths instead of one for each.
+    #[inline(always)]
     pub(crate) fn offer_in_gate(&self, slot: &WriterSlot, message: &Body) -> Delivery {
         let sent = match &self.flavor {
             Flavor::Queue(queue) => queue.try_send_in_gate(&self.state, message.clone()),

@@ -128,7 +128,7 @@ impl Queue {
     }
 
     /// Takes the next queued message, if there is one.
-    #[inline]
+    #[inline(always)]
     fn take(&self) -> Result<Body, TryRecvError> {
         match self.rx() {
             Some(rx) => rx.try_recv(),
@@ -174,7 +174,7 @@ impl Queue {
     }
 
     /// One send, by a caller inside the gate.
-    #[inline]
+    #[inline(always)]
     fn attempt(&self, state: &State, message: Body) -> Attempt {
         if state.is_closing() {
             return Attempt::Closing;
@@ -190,7 +190,7 @@ impl Queue {
     /// One send without waiting, by a caller that has raised its flag and
     /// fenced (once for a batch of paths), and that will lower it and call
     /// [`wake_reader_after_send`](Queue::wake_reader_after_send).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_send_in_gate(&self, state: &State, message: Body) -> Result<(), SendFailure> {
         match self.attempt(state, message) {
             Attempt::Sent => Ok(()),
@@ -257,7 +257,7 @@ impl Queue {
     /// messages are rare, and a reader that misses one that was just
     /// handed back takes the next queued message instead (the guide says
     /// so).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn take_now(&self) -> Option<Body> {
         if self.returned.count.load(Ordering::Relaxed) != 0 {
             return None;

@@ -270,7 +270,7 @@ impl Reader {
     /// open.
     ///
     /// [`next_bytes`]: Reader::next_bytes
-    #[inline]
+    #[inline(always)]
     fn take_now(&mut self) -> Option<Body> {
         let bytes = self.path.take_now()?;
         self.cursor += 1;
