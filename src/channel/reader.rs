@@ -250,6 +250,13 @@ impl Reader {
             if over {
                 return None;
             }
+            // `recv`'s fast path, building the item in place: turning what
+            // `recv` returns into an item copied the message once more.
+            if self.slot.is_some() && self.current.is_none() {
+                if let Some(bytes) = self.take_now() {
+                    return Some(Ok(self.path.received(bytes)));
+                }
+            }
             match self.recv() {
                 Ok(message) => message.map(Ok),
                 Err(err) => {
@@ -358,6 +365,20 @@ impl Read for Reader {
                 Some(_) => Ok(0),
                 None => Err(self.closed_error().into()),
             };
+        }
+        // `fill_buf`'s fast path, with the bytes copied straight out: a
+        // message read whole is never kept as the current one.
+        if self.current.is_none() && self.slot.is_some() {
+            if let Some(bytes) = self.take_now() {
+                let mut message = self.path.received(bytes);
+                let n = message.len().min(buf.len());
+                buf[..n].copy_from_slice(&message[..n]);
+                if n < message.len() {
+                    message.advance(n);
+                    self.current = Some(message);
+                }
+                return Ok(n);
+            }
         }
         crate::backend::read_from_buffer(self, buf)
     }
