@@ -272,13 +272,17 @@ impl Queue {
     /// is final, what is left and then [`Received::End`].
     #[inline(never)]
     pub(crate) fn recv(&self, state: &State, deadline: Option<Instant>) -> Received {
-        let mut backoff = Backoff::new();
+        // The caller has just found the queue empty: yield first, and
+        // look again only after that. Each look at an empty queue reads the
+        // words the next send writes, making the sender wait for them, and
+        // a spin hint is too short for the message to come.
+        let mut backoff = Backoff::yielding();
         let found = loop {
-            if let Some(found) = self.try_recv(state) {
-                break Some(found);
-            }
             if !backoff.snooze() {
                 break self.readers.wait(deadline, || self.try_recv(state));
+            }
+            if let Some(found) = self.try_recv(state) {
+                break Some(found);
             }
         };
         match found {

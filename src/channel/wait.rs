@@ -49,6 +49,14 @@ impl Backoff {
         }
     }
 
+    /// A backoff that yields from the first snooze, with no spin hint.
+    pub(crate) fn yielding() -> Backoff {
+        Backoff {
+            step: 1,
+            yielding_since: None,
+        }
+    }
+
     /// Waits a little; `false` once the caller should stop trying and block.
     pub(crate) fn snooze(&mut self) -> bool {
         if self.step == 0 {
