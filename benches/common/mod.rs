@@ -20,7 +20,11 @@
 //! whose runs are short and scattered (`fanout`, `broadcast_scaling`) take
 //! twice that plus one. The runs of all contenders of a case are
 //! interleaved, round after round, so that background load spreads over
-//! all of them. For each contender the median, min and max are printed,
+//! all of them, and each round starts with the next contender. In a fixed
+//! order, the contender that always ran first in its round (right after
+//! the reference job below and the previous round's last contender) came
+//! out 5-10% below the same chanio code run third (`fanout`, backend.broadcast
+//! against Broadcaster::send, both read through `io::Read`). For each contender the median, min and max are printed,
 //! then chanio's ratio to each peer (median / median, same run) and whether
 //! the targets are met.
 //!
@@ -162,9 +166,13 @@ impl Case {
         let runs = self.runs(runs);
         println!("  {runs} runs of each contender, interleaved");
         let mut times = vec![Vec::with_capacity(runs); contenders.len()];
-        for _ in 0..runs {
-            for (c, t) in contenders.iter().zip(&mut times) {
-                t.push((c.run)());
+        let n = contenders.len();
+        for round in 0..runs {
+            // Each round starts one contender further on, so that no
+            // contender always runs first after the reference job (or
+            // always after the same peer).
+            for c in (0..n).map(|i| (round + i) % n) {
+                times[c].push((contenders[c].run)());
             }
             self.sample_noise();
         }
