@@ -143,9 +143,12 @@ pub struct PathStats {
     /// Messages removed by retention (persistent mode).
     pub dropped: u64,
     /// Threads blocked writing right now (a broadcast waiting for room
-    /// counts as one).
+    /// counts as one). In queue mode a thread counts once it has stopped
+    /// yielding (at least 20 µs after it found the queue full) and waits to
+    /// be woken.
     pub waiting_writers: usize,
-    /// Threads blocked reading right now.
+    /// Threads blocked reading right now; in queue mode counted, like
+    /// writers, once they wait to be woken.
     pub waiting_readers: usize,
 }
 
