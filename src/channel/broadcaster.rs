@@ -142,6 +142,11 @@ pub(crate) struct Targets {
 }
 
 impl Targets {
+    /// Whether this is the list of `prefix`'s targets as of generation `now`.
+    fn is_current(&self, now: u64, prefix: &str) -> bool {
+        self.generation == Some(now) && self.prefix == prefix
+    }
+
     pub(crate) fn clear(&mut self) {
         self.generation = None;
         self.list = Vec::new();
@@ -167,7 +172,7 @@ impl TargetCache {
         let now = paths.generation();
         let stale = {
             let mut cache = self.0.lock();
-            if cache.generation == Some(now) && cache.prefix == prefix {
+            if cache.is_current(now, prefix) {
                 cache.generation = None;
                 return Ok((std::mem::take(&mut cache.list), now));
             }
@@ -237,7 +242,7 @@ pub(crate) fn broadcast(
         // wait, are made while it stays locked.
         let mut held = cache.0.lock();
         let now = paths.generation();
-        if held.generation == Some(now) && held.prefix == prefix {
+        if held.is_current(now, prefix) {
             let mut delivered = 0;
             let mut full = Vec::new();
             offer_all(&held.list, &message, |at, delivery| {

@@ -216,6 +216,13 @@ impl Reader {
         if let Some(bytes) = self.take_now() {
             return Ok(Some(self.path.received(bytes)));
         }
+        self.recv_waiting()
+    }
+
+    /// The rest of every read once [`take_now`](Reader::take_now) found
+    /// nothing (or for a flavor it does not serve): waits for the next
+    /// message as the reader's timeout allows; `None` at end of stream.
+    fn recv_waiting(&mut self) -> Result<Option<Message>> {
         match self.next_bytes() {
             Next::Message(bytes) => Ok(Some(self.path.received(bytes))),
             Next::End => Ok(None),
@@ -252,12 +259,15 @@ impl Reader {
             }
             // `recv`'s fast path, building the item in place: turning what
             // `recv` returns into an item copied the message once more.
-            if self.slot.is_some() && self.current.is_none() {
-                if let Some(bytes) = self.take_now() {
-                    return Some(Ok(self.path.received(bytes)));
+            let next = if self.slot.is_some() && self.current.is_none() {
+                match self.take_now() {
+                    Some(bytes) => return Some(Ok(self.path.received(bytes))),
+                    None => self.recv_waiting(),
                 }
-            }
-            match self.recv() {
+            } else {
+                self.recv()
+            };
+            match next {
                 Ok(message) => message.map(Ok),
                 Err(err) => {
                     over = !matches!(err, Error::TimedOut { .. } | Error::Lagged { .. });
@@ -333,15 +343,10 @@ impl BufRead for Reader {
         let exhausted = self.current.as_ref().is_none_or(|m| m.is_empty());
         if exhausted {
             self.current = None;
-            if let Some(bytes) = self.take_now() {
-                self.current = Some(self.path.received(bytes));
-                return Ok(self.current.as_deref().unwrap_or(&[]));
-            }
-            match self.next_bytes() {
-                Next::Message(bytes) => self.current = Some(self.path.received(bytes)),
-                Next::End => return Ok(&[]),
-                other => return Err(self.failure(other).into()),
-            }
+            self.current = match self.take_now() {
+                Some(bytes) => Some(self.path.received(bytes)),
+                None => self.recv_waiting()?,
+            };
         }
         Ok(self.current.as_deref().unwrap_or(&[]))
     }
@@ -366,19 +371,23 @@ impl Read for Reader {
                 None => Err(self.closed_error().into()),
             };
         }
-        // `fill_buf`'s fast path, with the bytes copied straight out: a
+        // With no current message, the bytes are copied straight out: a
         // message read whole is never kept as the current one.
         if self.current.is_none() && self.slot.is_some() {
-            if let Some(bytes) = self.take_now() {
-                let mut message = self.path.received(bytes);
-                let n = message.len().min(buf.len());
-                buf[..n].copy_from_slice(&message[..n]);
-                if n < message.len() {
-                    message.advance(n);
-                    self.current = Some(message);
-                }
-                return Ok(n);
+            let mut message = match self.take_now() {
+                Some(bytes) => self.path.received(bytes),
+                None => match self.recv_waiting()? {
+                    Some(message) => message,
+                    None => return Ok(0),
+                },
+            };
+            let n = message.len().min(buf.len());
+            buf[..n].copy_from_slice(&message[..n]);
+            if n < message.len() {
+                message.advance(n);
+                self.current = Some(message);
             }
+            return Ok(n);
         }
         crate::backend::read_from_buffer(self, buf)
     }
