@@ -2,8 +2,9 @@
 //!
 //! A path such as `"events"` or `"stage2/in"` names a stream. Writers get
 //! [`std::io::Write`], readers get [`std::io::Read`] and
-//! [`std::io::BufRead`]. Under it are bounded crossbeam channels keyed by
-//! path, an in-memory log for persistent mode, and broadcast by path prefix.
+//! [`std::io::BufRead`]. Under it are bounded lock-free queues keyed by
+//! path (crossbeam-channel's design, in safe Rust), an in-memory log for
+//! persistent mode, and broadcast by path prefix.
 //! chanio is synchronous on purpose: it is for programs built on plain
 //! threads, for connecting the stages of a thread pipeline, and for test
 //! fixtures that need no async runtime.
@@ -22,7 +23,7 @@
 //!   failing.
 //!
 //! If all you need is typed values between two threads, a plain crossbeam
-//! channel is simpler and a little faster.
+//! channel is simpler: nothing to encode into bytes.
 //!
 //! # Quick start
 //!

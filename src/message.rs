@@ -87,6 +87,37 @@ pub(crate) struct Inline {
     len: usize,
 }
 
+impl Inline {
+    /// How many 8-byte words hold the bytes of an `Inline`.
+    pub(crate) const WORDS: usize = Message::INLINE / 8;
+
+    /// The bytes as words (in the machine's byte order), and the length:
+    /// how a queue's slot keeps them in atomics.
+    #[inline(always)]
+    pub(crate) fn into_words(self) -> ([u64; Inline::WORDS], usize) {
+        let mut words = [0; Inline::WORDS];
+        for (word, chunk) in words.iter_mut().zip(self.bytes.chunks_exact(8)) {
+            let mut bytes = [0; 8];
+            bytes.copy_from_slice(chunk);
+            *word = u64::from_ne_bytes(bytes);
+        }
+        (words, self.len)
+    }
+
+    /// The inverse of [`into_words`](Inline::into_words).
+    #[inline(always)]
+    pub(crate) fn from_words(words: [u64; Inline::WORDS], len: usize) -> Inline {
+        let mut bytes = [0; Message::INLINE];
+        for (chunk, word) in bytes.chunks_exact_mut(8).zip(words) {
+            chunk.copy_from_slice(&word.to_ne_bytes());
+        }
+        Inline {
+            bytes,
+            len: len.min(Message::INLINE),
+        }
+    }
+}
+
 impl Body {
     /// A copy of `data`: in place if it fits, else in a new allocation.
     #[inline]

@@ -19,8 +19,12 @@
 //! other. So a slow subscriber never delays the message to a subscriber
 //! that has room. The offers are made as one batch: the in-flight flags of
 //! all targets are raised together behind one fence, instead of one fence
-//! per path.
+//! per path; a position is claimed in every target's queue before the
+//! message is written to any of them (see
+//! [`Ring`](crate::channel::ring::Ring)); and one more fence follows the
+//! writes, before the looks for waiting readers.
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{Ordering, fence};
@@ -28,7 +32,7 @@ use std::sync::atomic::{Ordering, fence};
 use parking_lot::Mutex;
 
 use crate::broadcast::BroadcastReport;
-use crate::channel::path::{Delivery, Path};
+use crate::channel::path::{Claim, Delivery, Path};
 use crate::channel::paths::Paths;
 use crate::channel::stats::WriterSlot;
 use crate::error::{Error, Result};
@@ -117,12 +121,20 @@ impl fmt::Debug for Broadcaster {
 pub(crate) struct Target {
     path: Arc<Path>,
     slot: Arc<WriterSlot>,
+    /// What the first half of the current offer claimed: kept here, by the
+    /// one broadcast that holds the list, so that a batch needs no list
+    /// of its own.
+    claim: Cell<Claim>,
 }
 
 impl Target {
     fn new(path: Arc<Path>) -> Target {
         let slot = path.add_broadcaster();
-        Target { path, slot }
+        Target {
+            path,
+            slot,
+            claim: Cell::new(Claim::NotQueue),
+        }
     }
 }
 
@@ -338,23 +350,36 @@ fn wait_for_full(
 
 /// Offers `message` to every target without waiting, as one batch through
 /// the send gates, and tells `each` what happened at each (by its index).
+/// Positions in every target's queue are claimed first, and only then is
+/// the message written to them (see [`Ring`](crate::channel::ring::Ring)).
 fn offer_all(
     targets: &[Target],
     message: &Body,
     mut each: impl FnMut(usize, Delivery),
 ) -> Result<()> {
+    let mut room = 0;
     for target in targets {
         target.slot.busy.store(true, Ordering::Relaxed);
+        room += usize::from(target.path.look());
     }
+    std::hint::black_box(room);
     // Pairs with the fence of a path closing: it either sees a flag raised
     // and waits, or its closing bit is seen here.
     fence(Ordering::SeqCst);
+    for target in targets {
+        target.claim.set(target.path.claim_in_gate());
+    }
     let mut closed = false;
     for (at, target) in targets.iter().enumerate() {
-        let delivery = target.path.offer_in_gate(&target.slot, message);
+        let delivery = target
+            .path
+            .offer_in_gate(&target.slot, target.claim.get(), message);
         closed |= matches!(delivery, Delivery::BackendClosed);
         each(at, delivery);
     }
+    // The fills are ordered before the looks at waiting readers below
+    // (see `Ring`): one fence for the batch.
+    fence(Ordering::SeqCst);
     for target in targets {
         target.slot.busy.store(false, Ordering::Release);
     }

@@ -8,6 +8,7 @@ mod path;
 mod paths;
 mod queue;
 mod reader;
+mod ring;
 mod state;
 mod stats;
 mod wait;

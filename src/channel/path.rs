@@ -104,6 +104,7 @@ pub(crate) enum Next {
 }
 
 /// What delivering a broadcast message to one path did.
+#[derive(Clone, Copy)]
 pub(crate) enum Delivery {
     Delivered,
     /// The stream had ended or the path was cancelled: not counted.
@@ -112,6 +113,18 @@ pub(crate) enum Delivery {
     Full,
     /// The backend was closed meanwhile.
     BackendClosed,
+}
+
+/// What the first half of a broadcast's offer did at one path: see
+/// [`Path::claim_in_gate`].
+#[derive(Clone, Copy)]
+pub(crate) enum Claim {
+    /// A queue's position, claimed for the message.
+    Position(u64),
+    /// Nothing can be claimed: the queue is full, or the path is closing.
+    Failed(Delivery),
+    /// Not a queue: the offer is made whole in the second half.
+    NotQueue,
 }
 
 /// Where a new reader of a log starts.
@@ -484,19 +497,62 @@ impl Path {
     // ---------------------------------------------------------------------
     // Broadcast
 
-    /// Broadcast, first step: delivers `message` if it can be done now —
-    /// appended to a log, sent on a queue with room, handed to a waiting
-    /// reader — for the broadcaster whose slot is `slot`. The caller has
-    /// raised the slot's in-flight flag and issued a fence (so the send
-    /// gate is entered), and afterwards lowers it and calls
-    /// [`wake_reader`](Path::wake_reader): one fence for a whole batch of
-    /// paths instead of one for each.
+    /// Broadcast, first step, first half: claims a position for the
+    /// message in a queue with room. The caller has raised its slot's
+    /// in-flight flag and issued a fence (so the send gate is entered),
+    /// then makes the second half, [`offer_in_gate`](Path::offer_in_gate),
+    /// without blocking on anything first, and afterwards lowers the flag
+    /// and calls [`wake_reader`](Path::wake_reader): one fence for a whole
+    /// batch of paths instead of one for each, and the claims of a batch
+    /// made before any of its messages is written (see
+    /// [`Ring`](crate::channel::ring::Ring)).
     #[inline(always)]
-    pub(crate) fn offer_in_gate(&self, slot: &WriterSlot, message: &Body) -> Delivery {
-        let sent = match &self.flavor {
-            Flavor::Queue(queue) => queue.try_send_in_gate(&self.state, message.clone()),
-            Flavor::Handoff(handoff) => handoff.send(&self.state, message.clone(), false, None),
-            Flavor::Log(log) => match log.append(&self.state, message.clone()) {
+    pub(crate) fn claim_in_gate(&self) -> Claim {
+        match &self.flavor {
+            Flavor::Queue(queue) => match queue.claim_in_gate(&self.state) {
+                Ok(position) => Claim::Position(position),
+                Err(SendFailure::Full) => Claim::Failed(Delivery::Full),
+                Err(_) => Claim::Failed(self.skipped()),
+            },
+            _ => Claim::NotQueue,
+        }
+    }
+
+    /// Before [`claim_in_gate`](Path::claim_in_gate) on a batch of paths:
+    /// see [`Ring::look`](crate::channel::ring::Ring::look).
+    #[inline(always)]
+    pub(crate) fn look(&self) -> bool {
+        match &self.flavor {
+            Flavor::Queue(queue) => queue.look(),
+            _ => false,
+        }
+    }
+
+    /// Broadcast, first step, second half: delivers `message` if it can be
+    /// done now — written at the queue position `claim` holds, appended to
+    /// a log, handed to a waiting reader — for the broadcaster whose slot
+    /// is `slot`.
+    #[inline(always)]
+    pub(crate) fn offer_in_gate(
+        &self,
+        slot: &WriterSlot,
+        claim: Claim,
+        message: &Body,
+    ) -> Delivery {
+        let sent = match (&self.flavor, claim) {
+            (_, Claim::Failed(delivery)) => return delivery,
+            (Flavor::Queue(queue), Claim::Position(position)) => {
+                queue.fill(position, message.clone());
+                Ok(())
+            }
+            // A queue always has its claim; nothing else has one.
+            (Flavor::Queue(_), Claim::NotQueue) | (_, Claim::Position(_)) => {
+                Err(SendFailure::Closing)
+            }
+            (Flavor::Handoff(handoff), _) => {
+                handoff.send(&self.state, message.clone(), false, None)
+            }
+            (Flavor::Log(log), _) => match log.append(&self.state, message.clone()) {
                 true => Ok(()),
                 false => Err(SendFailure::Closing),
             },

@@ -1,7 +1,7 @@
-//! The queue flavor of a path: a bounded crossbeam channel of messages
-//! (capacity at least 1), with chanio's own blocking on both sides.
+//! The queue flavor of a path: a bounded [`Ring`] of messages (capacity at
+//! least 1), with chanio's own blocking on both sides.
 //!
-//! Every send and receive is crossbeam's lock-free `try_send` / `try_recv`.
+//! Every send and receive is one lock-free attempt on the ring.
 //! A side that finds the queue full or empty keeps trying for a moment
 //! ([`Backoff`]) and then blocks on its [`WaitList`], which the other side
 //! signals after each operation that could unblock it, and which a change
@@ -26,9 +26,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::thread;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use parking_lot::Mutex;
 
+use crate::channel::ring::Ring;
 use crate::channel::state::State;
 use crate::channel::wait::{Backoff, WaitList};
 use crate::message::Body;
@@ -79,14 +79,13 @@ enum Attempt {
 }
 
 pub(crate) struct Queue {
-    /// Made by the first send: crossbeam allocates a queue's slots when it
-    /// is made, a program may have many paths, and an idle one needs none
-    /// (100,000 paths that never got a message took 387 MiB with their
-    /// queues made up front). Until then the queue is empty. A reader that
-    /// finds it unmade is in the same place as one that finds it empty: the
-    /// first send makes it before its locked compare-exchange, so the
-    /// reasoning of `WaitList::notify_one_after_channel_op` holds.
-    channel: OnceLock<(Sender<Body>, Receiver<Body>)>,
+    /// Made by the first send: a ring allocates its slots when it is made,
+    /// a program may have many paths, and an idle one needs none (100,000
+    /// paths that never got a message took 387 MiB with their queues made
+    /// up front). Until then the queue is empty. A reader that finds it
+    /// unmade is in the same place as one that finds it empty, which the
+    /// send's fence before it wakes readers covers.
+    ring: OnceLock<Ring>,
     capacity: usize,
     /// Messages readers peeked at and handed back when they closed.
     returned: Returned,
@@ -100,7 +99,7 @@ impl Queue {
     pub(crate) fn new(capacity: usize) -> Queue {
         debug_assert!(capacity > 0, "a hand-off is its own flavor");
         Queue {
-            channel: OnceLock::new(),
+            ring: OnceLock::new(),
             capacity,
             returned: Returned::default(),
             readers: Padded(WaitList::new()),
@@ -112,28 +111,16 @@ impl Queue {
         self.capacity
     }
 
-    /// The sending side, made now if no send has made it yet.
+    /// The ring, made now if no send has made it yet.
     #[inline]
-    fn tx(&self) -> &Sender<Body> {
-        &self
-            .channel
-            .get_or_init(|| crossbeam_channel::bounded(self.capacity))
-            .0
-    }
-
-    /// The receiving side, or `None` while nothing was ever sent.
-    #[inline]
-    fn rx(&self) -> Option<&Receiver<Body>> {
-        self.channel.get().map(|(_, rx)| rx)
+    fn ring(&self) -> &Ring {
+        self.ring.get_or_init(|| Ring::new(self.capacity))
     }
 
     /// Takes the next queued message, if there is one.
     #[inline(always)]
-    fn take(&self) -> Result<Body, TryRecvError> {
-        match self.rx() {
-            Some(rx) => rx.try_recv(),
-            None => Err(TryRecvError::Empty),
-        }
+    fn take(&self) -> Option<Body> {
+        self.ring.get()?.take()
     }
 
     /// Sends `message`, waiting for room until `deadline` (forever if
@@ -149,7 +136,7 @@ impl Queue {
     ) -> Result<(), SendFailure> {
         match self.try_send(gate, state, message) {
             Attempt::Sent => {
-                self.readers.notify_one_after_channel_op();
+                self.readers.notify_one();
                 Ok(())
             }
             Attempt::Full(message) if wait => self.send_waiting(gate, state, message, deadline),
@@ -179,31 +166,50 @@ impl Queue {
         if state.is_closing() {
             return Attempt::Closing;
         }
-        match self.tx().try_send(message) {
-            Ok(()) => Attempt::Sent,
-            Err(TrySendError::Full(back)) => Attempt::Full(back),
-            // The path holds the receiver as long as the sender.
-            Err(TrySendError::Disconnected(_)) => Attempt::Closing,
+        let ring = self.ring();
+        match ring.claim() {
+            Some(position) => {
+                ring.fill(position, message);
+                Attempt::Sent
+            }
+            None => Attempt::Full(message),
         }
     }
 
-    /// One send without waiting, by a caller that has raised its flag and
-    /// fenced (once for a batch of paths), and that will lower it and call
-    /// [`wake_reader_after_send`](Queue::wake_reader_after_send).
+    /// The first step of a send without waiting, by a caller that has
+    /// raised its flag and fenced (once for a batch of paths): a position
+    /// claimed for the message, which the caller must
+    /// [`fill`](Queue::fill) before it lowers its flag and calls
+    /// [`wake_reader_after_send`](Queue::wake_reader_after_send), and
+    /// without blocking on anything first.
     #[inline(always)]
-    pub(crate) fn try_send_in_gate(&self, state: &State, message: Body) -> Result<(), SendFailure> {
-        match self.attempt(state, message) {
-            Attempt::Sent => Ok(()),
-            Attempt::Full(_) => Err(SendFailure::Full),
-            Attempt::Closing => Err(SendFailure::Closing),
+    pub(crate) fn claim_in_gate(&self, state: &State) -> Result<u64, SendFailure> {
+        if state.is_closing() {
+            return Err(SendFailure::Closing);
         }
+        self.ring().claim().ok_or(SendFailure::Full)
+    }
+
+    /// Looks ahead at what [`claim_in_gate`](Queue::claim_in_gate) will
+    /// read; see [`Ring::look`]. Whether there seemed to be room.
+    #[inline(always)]
+    pub(crate) fn look(&self) -> bool {
+        self.ring.get().is_some_and(Ring::look)
+    }
+
+    /// The second step: `message` at the `position` claimed for it.
+    #[inline(always)]
+    pub(crate) fn fill(&self, position: u64, message: Body) {
+        self.ring().fill(position, message);
     }
 
     /// Wakes a waiting reader, if any, after a batch of
-    /// [`try_send_in_gate`](Queue::try_send_in_gate).
+    /// [`fill`](Queue::fill)s, which the caller has followed with a
+    /// sequentially consistent fence (once for the batch; see
+    /// [`Ring`]).
     #[inline]
     pub(crate) fn wake_reader_after_send(&self) {
-        self.readers.notify_one_after_channel_op();
+        self.readers.notify_one_after_fence();
     }
 
     /// [`send`](Queue::send) once the queue was found full.
@@ -219,7 +225,7 @@ impl Queue {
         while backoff.snooze() {
             match self.try_send(gate, state, message) {
                 Attempt::Sent => {
-                    self.readers.notify_one_after_channel_op();
+                    self.readers.notify_one();
                     return Ok(());
                 }
                 Attempt::Full(back) => message = back,
@@ -242,7 +248,7 @@ impl Queue {
             Some(Ok(())) => {
                 // Signalled only now: doing it inside `wait` would take the
                 // readers' lock under the writers' one.
-                self.readers.notify_one_after_channel_op();
+                self.readers.notify_one();
                 Ok(())
             }
             Some(Err(failure)) => Err(failure),
@@ -262,7 +268,7 @@ impl Queue {
         if self.returned.count.load(Ordering::Relaxed) != 0 {
             return None;
         }
-        let message = self.take().ok()?;
+        let message = self.take()?;
         self.writers.notify_one_after_channel_op();
         Some(message)
     }
@@ -305,10 +311,9 @@ impl Queue {
             return Some(Received::Message(message));
         }
         match self.take() {
-            Ok(message) => Some(Received::Message(message)),
-            Err(TryRecvError::Empty) if is_final => Some(Received::End),
-            Err(TryRecvError::Disconnected) => Some(Received::End),
-            Err(TryRecvError::Empty) => None,
+            Some(message) => Some(Received::Message(message)),
+            None if is_final => Some(Received::End),
+            None => None,
         }
     }
 
@@ -344,13 +349,13 @@ impl Queue {
 
     /// Frees every queued message: for a cancelled path nobody will read.
     pub(crate) fn discard(&self) {
-        while self.take().is_ok() {}
+        while self.take().is_some() {}
         self.returned.clear();
     }
 
     /// Messages waiting to be read.
     pub(crate) fn len(&self) -> usize {
-        self.rx().map_or(0, Receiver::len) + self.returned.count.load(Ordering::Relaxed)
+        self.ring.get().map_or(0, Ring::len) + self.returned.count.load(Ordering::Relaxed)
     }
 
     pub(crate) fn waiting_readers(&self) -> usize {

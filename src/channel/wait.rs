@@ -1,8 +1,8 @@
 //! Blocking and waking: [`Backoff`] for the moment before a thread blocks,
 //! and [`WaitList`] for the threads blocked on one side of a queue.
 //!
-//! chanio does its own blocking instead of using crossbeam's blocking
-//! `send`/`recv` or a `Select`: a thread blocked on a path must be woken by
+//! chanio does its own blocking, as a blocking channel's `send`/`recv` and
+//! a `Select` over two could not: a thread blocked on a path must be woken by
 //! the other side's progress *and* by `delete`, `close` and the end of the
 //! stream, and one wait list per side does both with a single registration.
 
@@ -134,29 +134,39 @@ impl WaitList {
         }
     }
 
-    /// [`notify_one`](WaitList::notify_one) right after a successful
-    /// `try_send` or `try_recv` on the queue's crossbeam channel (or after
-    /// a batch of them, for a broadcast), which is the progress the waiter
+    /// [`notify_one`](WaitList::notify_one) for the writers' list, right
+    /// after a successful receive from the queue's
+    /// [`Ring`](crate::channel::ring::Ring), which is the progress a writer
     /// waits for.
     ///
-    /// The fence `notify_one` issues is what made a message cost a fifth
-    /// more than on a bare crossbeam channel (measured: `spsc_small` at
-    /// 0.74-0.93x crossbeam with it, 0.97-1.08x without, same runs), so on
-    /// x86-64 it is left out, for this reason: a send or receive that
-    /// succeeds claims its slot with an atomic read-modify-write (on x86 a
-    /// locked instruction, which orders every later load after it, and a
-    /// sequentially consistent compare-exchange in crossbeam, which keeps
-    /// the compiler from moving this load before it), and crossbeam's
-    /// `try_recv` / `try_send` do not report empty / full while a slot has
-    /// been claimed but not yet filled / freed — they wait for it. So
-    /// either this load sees the waiter's place in line, or the waiter's
-    /// retry, which comes after its own locked increment of the count,
-    /// sees the claimed slot and the operation through. Elsewhere the fence
-    /// stays.
+    /// The fence `notify_one` issues made a message cost a fifth more
+    /// (measured on crossbeam's channel, which the ring follows here:
+    /// `spsc_small` at 0.74-0.93x crossbeam with it, 0.97-1.08x without,
+    /// same runs), so on x86-64 it is left out, for this reason: a receive
+    /// claims its slot with a sequentially consistent compare-exchange (on
+    /// x86 a locked instruction, which orders every later load after it,
+    /// and keeps the compiler from moving this load before it), and a send
+    /// does not report "full" while a slot has been claimed by a receive
+    /// but not yet freed: it waits for it. So either this load sees the
+    /// waiter's place in line, or the waiter's retry, which comes after its
+    /// own locked increment of the count, sees the claimed slot and gets
+    /// through. Elsewhere the fence stays. (A receive does report "empty"
+    /// for a slot claimed by a send and not yet filled, so a send wakes
+    /// readers with the fence.)
     #[inline]
     pub(crate) fn notify_one_after_channel_op(&self) {
         #[cfg(not(target_arch = "x86_64"))]
         fence(Ordering::SeqCst);
+        if self.in_line.load(Ordering::Relaxed) != 0 {
+            self.wake(1);
+        }
+    }
+
+    /// [`notify_one`](WaitList::notify_one) for a caller that has just
+    /// issued the sequentially consistent fence itself (once after a batch
+    /// of sends to many paths).
+    #[inline]
+    pub(crate) fn notify_one_after_fence(&self) {
         if self.in_line.load(Ordering::Relaxed) != 0 {
             self.wake(1);
         }
