@@ -518,16 +518,6 @@ impl Path {
         }
     }
 
-    /// Before [`claim_in_gate`](Path::claim_in_gate) on a batch of paths:
-    /// see [`Ring::look`](crate::channel::ring::Ring::look).
-    #[inline(always)]
-    pub(crate) fn look(&self) -> bool {
-        match &self.flavor {
-            Flavor::Queue(queue) => queue.look(),
-            _ => false,
-        }
-    }
-
     /// Broadcast, first step, second half: delivers `message` if it can be
     /// done now — written at the queue position `claim` holds, appended to
     /// a log, handed to a waiting reader — for the broadcaster whose slot

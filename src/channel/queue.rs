@@ -192,13 +192,6 @@ impl Queue {
         self.ring().claim().ok_or(SendFailure::Full)
     }
 
-    /// Looks ahead at what [`claim_in_gate`](Queue::claim_in_gate) will
-    /// read; see [`Ring::look`]. Whether there seemed to be room.
-    #[inline(always)]
-    pub(crate) fn look(&self) -> bool {
-        self.ring.get().is_some_and(|ring| ring.look())
-    }
-
     /// The second step: `message` at the `position` claimed for it.
     #[inline(always)]
     pub(crate) fn fill(&self, position: u64, message: Body) {

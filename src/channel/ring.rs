@@ -168,16 +168,6 @@ impl Ring {
         }
     }
 
-    /// Reads the words the next [`claim`](Ring::claim) will read, and
-    /// nothing else: a broadcast looks at all its rings first, so that
-    /// the cache misses of those reads overlap instead of coming one claim
-    /// after another.
-    #[inline(always)]
-    pub(crate) fn look(&self) -> bool {
-        let tail = self.tail.load(Ordering::Relaxed);
-        self.slot(tail).stamp.load(Ordering::Relaxed) == tail
-    }
-
     /// Writes `body` at `position`, claimed by [`claim`](Ring::claim), and
     /// publishes it to receivers.
     #[inline(always)]
