@@ -366,6 +366,10 @@ fn offer_all(
     for target in targets {
         target.claim.set(target.path.claim_in_gate());
     }
+    // Every claimed position is filled in this loop, and nothing in it
+    // blocks or can panic (copies of the body, hand-offs and log appends
+    // that never wait, counting): a position claimed and never filled
+    // would stop its queue there.
     let mut closed = false;
     for (at, target) in targets.iter().enumerate() {
         let delivery = target
