@@ -28,7 +28,12 @@
 //! A slot keeps a message of up to [`Message::INLINE`] bytes in atomic
 //! words, 80 bytes in all with its stamp and length; a shared (larger)
 //! message goes into a lock of its own, beside the slots, taken only by
-//! the one send and the one receive of that position. No `unsafe`.
+//! the one send and the one receive of that position. No `unsafe`. Those
+//! locks take a cache line each: packed three to a line, one-to-one
+//! streams of 112-byte messages ran at 0.58-0.73x crossbeam and of 1 KiB
+//! at 1.29-1.32x, against 0.74-0.76x and 1.42-1.49x with a line each
+//! (`spsc_sizes --quick`, alternating runs). So a ring of capacity N takes
+//! 144 N bytes (crossbeam's array queue of chanio's messages, 88 N).
 //!
 //! A position is a lap and an index, as in crossbeam: the index in the low
 //! bits, below `capacity`, and the lap in multiples of `one_lap`, the
@@ -54,8 +59,12 @@ use crate::message::{Body, Inline, Message};
 
 const _: () = assert!(Message::INLINE % 8 == 0);
 
-/// Where a slot's shared message waits.
-type SharedSlot = Mutex<Option<Arc<[u8]>>>;
+/// Where a slot's shared message waits: a cache line each, so that the
+/// send of one position and the receive of the one before do not fight
+/// over a line.
+#[repr(align(64))]
+#[derive(Default)]
+struct SharedSlot(Mutex<Option<Arc<[u8]>>>);
 
 /// The `len` of a slot whose message is in `shared`.
 const SHARED: usize = usize::MAX;
@@ -92,7 +101,7 @@ impl Ring {
                 words: Default::default(),
             })
             .collect();
-        let shared = (0..capacity).map(|_| Mutex::new(None)).collect();
+        let shared = (0..capacity).map(|_| SharedSlot::default()).collect();
         Ring {
             head: Padded(AtomicU64::new(0)),
             tail: Padded(AtomicU64::new(0)),
@@ -182,7 +191,7 @@ impl Ring {
                 slot.len.store(len, Ordering::Relaxed);
             }
             Body::Shared(bytes) => {
-                *self.shared_of(position).lock() = Some(bytes);
+                *self.shared_of(position).0.lock() = Some(bytes);
                 slot.len.store(SHARED, Ordering::Relaxed);
             }
         }
@@ -256,7 +265,7 @@ impl Slot {
         let len = self.len.load(Ordering::Relaxed);
         if len == SHARED {
             // Filled before its stamp was published: never `None` here.
-            return Body::Shared(shared.lock().take().unwrap_or_default());
+            return Body::Shared(shared.0.lock().take().unwrap_or_default());
         }
         let words = std::array::from_fn(|at| self.words[at].load(Ordering::Relaxed));
         Body::Inline(Inline::from_words(words, len))
