@@ -165,6 +165,8 @@ impl Queue {
     /// One send, by a caller inside the gate.
     #[inline(always)]
     fn attempt(&self, state: &State, message: Body) -> Attempt {
+        // Not written on top of `claim_in_gate`: going through its
+        // `Result` made spsc_small 13% slower (alternating --quick runs).
         if state.is_closing() {
             return Attempt::Closing;
         }

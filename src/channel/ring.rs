@@ -383,9 +383,11 @@ mod tests {
             .map(|w| {
                 let ring = Arc::clone(&ring);
                 thread::spawn(move || {
+                    let deadline = Instant::now() + Duration::from_secs(60);
                     for i in 0..per_writer {
                         let word = (w << 24 | i).to_le_bytes();
                         while !send(&ring, &word) {
+                            assert!(Instant::now() < deadline, "the ring stayed full");
                             thread::yield_now();
                         }
                     }
